@@ -1,0 +1,38 @@
+# batchnotify: `make demo` runs the demo, `make test` runs every test.
+# Built tools and cargo's target dir live in a cache outside the clone, keyed
+# by version, so a fresh clone is warm when the machine is.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+export BATCHNOTIFY_CACHE ?= $(HOME)/.cache/batchnotify
+export CARGO_TARGET_DIR ?= $(BATCHNOTIFY_CACHE)/target
+MOTO_VENV = $(BATCHNOTIFY_CACHE)/moto-$(shell sed -n 's/^moto\[server\]==//p' emulator/requirements.txt)
+
+.PHONY: test lint unit emulator-test testbed-deps testbed demo crd
+
+## test: everything CI runs — formatting, clippy, the emulator launcher's tests,
+## unit and integration tests against the real control plane and emulator.
+test: testbed-deps lint
+	mkdir -p $(CARGO_TARGET_DIR)
+	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-output.txt
+	cargo test --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test-output.txt
+	scripts/test-summary.sh $(CARGO_TARGET_DIR)/pytest-output.txt $(CARGO_TARGET_DIR)/test-output.txt
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+emulator-test: testbed-deps
+	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator
+
+testbed-deps:
+	scripts/testbed-deps.sh
+
+## testbed: the control plane and the emulator in the foreground; prints the
+## export lines to use them; Ctrl-C stops everything.
+testbed: testbed-deps
+	cargo run --quiet -p batchnotify-testbed --bin testbed
+
+## crd: regenerate crds/ from the Rust types.
+crd:
+	cargo run --quiet --bin crdgen > crds/batchnotify.dev_batchnotifications.yaml

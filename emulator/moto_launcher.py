@@ -1,0 +1,184 @@
+"""Start the moto AWS emulator on loopback, with the fixes batchnotify needs.
+
+Stock moto (5.2.5, and its master as of 2026-11) cannot run the "Manage a Batch
+Job" sample's success path: its Step Functions interpreter (ported from
+LocalStack) leaves `_normalise_parameters` / `_normalise_response` as stubs, so
+the ASL's `JobName`/`JobQueue`/`JobDefinition` reach botocore unconverted and
+every `batch:submitJob(.sync)` task fails with `States.Runtime`. This launcher:
+
+* converts Batch task requests and responses through botocore's service model
+  (ASL PascalCase <-> Batch's camelCase), which also lets the `.sync` resolver
+  find `JobId`;
+* gives the interpreter's exceptions their real error code (they went out as
+  `"__type": null`);
+* fails Batch jobs whose job name or job-definition name matches
+  `--fail-jobs-matching`, so that parallel tests can have both outcomes (the
+  Docker-free Batch backend otherwise marks every job SUCCEEDED at submit);
+* turns on Step Functions execution and Docker-free Batch before anything is
+  created, and makes `MOTO_PORT` equal the port it serves, because the
+  interpreter calls Batch and SNS at `http://localhost:$MOTO_PORT`.
+
+It prints one line, `READY <port>`, on stdout once it serves requests (and
+writes the port to `--port-file` if given), then serves until SIGTERM/SIGINT.
+`--stock` serves unpatched moto; the launcher's tests use it to prove the patch
+is necessary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import urllib.request
+from typing import Any
+
+DEFAULT_FAIL_PATTERN = "must-fail"
+
+
+def patch_batch_task_conversion() -> None:
+    """Convert Batch task parameters/results through botocore's service model."""
+    from botocore.loaders import Loader
+    from botocore.model import ServiceModel
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_task,
+    )
+
+    service_model = ServiceModel(
+        Loader().load_service_model("batch", "service-2"), service_name="batch"
+    )
+    # botocore operation names are PascalCase ("SubmitJob"); the interpreter
+    # names actions in snake_case ("submit_job").
+    operations = {
+        re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): service_model.operation_model(
+            name
+        )
+        for name in service_model.operation_names
+    }
+
+    def operation(task: Any, service_action_name: str | None) -> Any:
+        return operations.get(task._get_boto_service_action(service_action_name))
+
+    def normalise_parameters(
+        self: Any,
+        parameters: dict,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        op = operation(self, service_action_name)
+        if op is not None and op.input_shape is not None:
+            self._to_boto_request(parameters, op.input_shape)
+
+    def normalise_response(
+        self: Any,
+        response: Any,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        op = operation(self, service_action_name)
+        if op is not None and op.output_shape is not None:
+            self._from_boto_response(response, op.output_shape)
+
+    cls = batch_task.StateTaskServiceBatch
+    cls._normalise_parameters = normalise_parameters
+    cls._normalise_response = normalise_response
+
+
+def patch_interpreter_error_codes() -> None:
+    """Give the interpreter's exceptions their error code instead of null."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api
+
+    for value in vars(api).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, AWSError)
+            and value.TYPE is None
+            and isinstance(value.__dict__.get("code"), str)
+        ):
+            value.TYPE = value.__dict__["code"]
+            value.STATUS = value.__dict__.get("status_code", 400)
+
+
+def patch_batch_failure_switch(pattern: re.Pattern[str]) -> None:
+    """Fail jobs whose job name or job-definition name matches `pattern`."""
+    from moto.batch_simple.models import BatchSimpleBackend
+
+    original = BatchSimpleBackend._mark_job_as_finished
+
+    def mark_job_as_finished(self: Any, include_start_attempt: bool, job: Any) -> None:
+        original(self, include_start_attempt, job)
+        if pattern.search(job.job_name) or pattern.search(job.job_definition.name):
+            job.job_stopped = False
+            job.status_reason = f"Failed by the emulator: name matches {pattern.pattern!r}"
+            job._mark_stopped(success=False)
+
+    BatchSimpleBackend._mark_job_as_finished = mark_job_as_finished
+
+
+def configure(port: int) -> None:
+    """Turn on execution and Docker-free Batch, as a client would."""
+    body = json.dumps(
+        {"stepfunctions": {"execute_state_machine": True}, "batch": {"use_docker": False}}
+    ).encode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/moto-api/config",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        resp.read()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the chosen port here")
+    parser.add_argument(
+        "--fail-jobs-matching",
+        default=DEFAULT_FAIL_PATTERN,
+        help="regex; Batch jobs whose job or job-definition name matches it end FAILED",
+    )
+    parser.add_argument("--stock", action="store_true", help="serve unpatched moto")
+    args = parser.parse_args(argv)
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    if not args.stock:
+        patch_batch_task_conversion()
+        patch_interpreter_error_codes()
+        patch_batch_failure_switch(re.compile(args.fail_jobs_matching))
+
+    app = DomainDispatcherApplication(create_backend_app)
+    # Binding port 0 here (not probing and re-binding) leaves no race for the port.
+    server = make_server(args.host, args.port, app, threaded=True)
+    port = server.server_port
+    os.environ["MOTO_PORT"] = str(port)
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    configure(port)
+
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(port))
+        os.replace(tmp, args.port_file)
+    print(f"READY {port}", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

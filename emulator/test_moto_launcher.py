@@ -1,0 +1,250 @@
+"""The launcher's own tests: the patch is necessary (stock moto fails the
+sample's success path) and sufficient (patched moto runs both paths and
+delivers the notifications). Run with the emulator's venv: `pytest emulator`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REGION = "us-east-1"
+SUCCESS = "Batch job submitted through Step Functions succeeded"
+FAILURE = "Batch job submitted through Step Functions failed"
+
+
+def clean_env() -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+    }
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _client_env():
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(clean_env())
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def launch(*extra: str):
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "moto_launcher.py"), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=clean_env(),
+        text=True,
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("READY "), f"launcher said {line!r}"
+    return proc, int(line.split()[1])
+
+
+@pytest.fixture(scope="module")
+def patched():
+    proc, port = launch()
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stock():
+    proc, port = launch("--stock")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def client(service: str, endpoint: str):
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+
+
+def seed_stack(endpoint: str, job_definition_name: str) -> dict:
+    """The seed's stack, built by hand; returns the ARNs and the SQS queue URL."""
+    suffix = uuid.uuid4().hex[:8]
+    batch, sns, sqs, iam, sfn = (
+        client(s, endpoint) for s in ("batch", "sns", "sqs", "iam", "stepfunctions")
+    )
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "states.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+    service_role = iam.create_role(RoleName=f"batch-{suffix}", AssumeRolePolicyDocument=trust)[
+        "Role"
+    ]["Arn"]
+    ce = batch.create_compute_environment(
+        computeEnvironmentName=f"ce-{suffix}",
+        type="UNMANAGED",
+        state="ENABLED",
+        serviceRole=service_role,
+    )["computeEnvironmentArn"]
+    queue = batch.create_job_queue(
+        jobQueueName=f"q-{suffix}",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )["jobQueueArn"]
+    jobdef = batch.register_job_definition(
+        jobDefinitionName=f"{job_definition_name}-{suffix}",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["echo", "hello"],
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "1"},
+                {"type": "MEMORY", "value": "2048"},
+            ],
+        },
+    )["jobDefinitionArn"]
+    topic = sns.create_topic(Name=f"topic-{suffix}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"sub-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    role = iam.create_role(RoleName=f"role-{suffix}", AssumeRolePolicyDocument=trust)["Role"][
+        "Arn"
+    ]
+    definition = {
+        "Comment": "An example of the Amazon States Language for notification on an AWS Batch job completion",
+        "StartAt": "Submit Batch Job",
+        "TimeoutSeconds": 3600,
+        "States": {
+            "Submit Batch Job": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::batch:submitJob.sync",
+                "Parameters": {
+                    "JobName": "BatchJobNotification",
+                    "JobQueue": queue,
+                    "JobDefinition": jobdef,
+                },
+                "Next": "Notify Success",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Notify Failure"}],
+            },
+            "Notify Success": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {"Message": SUCCESS, "TopicArn": topic},
+                "End": True,
+            },
+            "Notify Failure": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {"Message": FAILURE, "TopicArn": topic},
+                "End": True,
+            },
+        },
+    }
+    machine = sfn.create_state_machine(
+        name=f"sm-{suffix}", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    return {"machine": machine, "queue_url": queue_url}
+
+
+def run_execution(endpoint: str, machine: str) -> tuple[str, list[dict]]:
+    sfn = client("stepfunctions", endpoint)
+    arn = sfn.start_execution(stateMachineArn=machine, name=f"run-{uuid.uuid4().hex[:8]}")[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        if status != "RUNNING":
+            events = sfn.get_execution_history(executionArn=arn)["events"]
+            return status, events
+        time.sleep(0.05)
+    raise AssertionError(f"execution {arn} still RUNNING after 30 s")
+
+
+def entered_states(events: list[dict]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def received(endpoint: str, queue_url: str) -> list[str]:
+    sqs = client("sqs", endpoint)
+    msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    return [m["Body"] for m in msgs.get("Messages", [])]
+
+
+def test_stock_moto_cannot_run_the_success_path(stock):
+    stack = seed_stack(stock, "report")
+    status, events = run_execution(stock, stack["machine"])
+    assert status == "SUCCEEDED"  # the Catch swallows the failure
+    assert "Notify Failure" in entered_states(events)
+    assert "Notify Success" not in entered_states(events)
+    failed = [e for e in events if e["type"] == "TaskFailed"]
+    assert failed and failed[0]["taskFailedEventDetails"]["error"] == "States.Runtime"
+    assert received(stock, stack["queue_url"]) == [FAILURE]
+
+
+def test_patched_moto_runs_the_success_path(patched):
+    stack = seed_stack(patched, "report")
+    status, events = run_execution(patched, stack["machine"])
+    assert status == "SUCCEEDED"
+    assert entered_states(events) == ["Submit Batch Job", "Notify Success"]
+    succeeded = [e for e in events if e["type"] == "TaskSucceeded"]
+    output = json.loads(succeeded[0]["taskSucceededEventDetails"]["output"])
+    assert output["Status"] == "SUCCEEDED" and output["JobId"]
+    assert received(patched, stack["queue_url"]) == [SUCCESS]
+
+
+def test_failure_switch_routes_to_notify_failure(patched):
+    stack = seed_stack(patched, "must-fail")
+    status, events = run_execution(patched, stack["machine"])
+    assert status == "SUCCEEDED"
+    assert entered_states(events) == ["Submit Batch Job", "Notify Failure"]
+    failed = [e for e in events if e["type"] == "TaskFailed"]
+    assert failed[0]["taskFailedEventDetails"]["error"] == "States.TaskFailed"
+    assert json.loads(failed[0]["taskFailedEventDetails"]["cause"])["Status"] == "FAILED"
+    assert received(patched, stack["queue_url"]) == [FAILURE]
+
+
+def test_interpreter_errors_carry_their_code(patched, stock):
+    for endpoint, expected in ((patched, "InvalidDefinition"), (stock, None)):
+        sfn = client("stepfunctions", endpoint)
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            sfn.create_state_machine(
+                name=f"bad-{uuid.uuid4().hex[:8]}",
+                definition='{"StartAt": "Nowhere", "States": {}}',
+                roleArn="arn:aws:iam::123456789012:role/r",
+            )
+        code = err.value.response["Error"]["Code"]
+        if expected:
+            assert code == expected
+        else:
+            assert code != "InvalidDefinition"

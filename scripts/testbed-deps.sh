@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the test bed needs, once, into a cache outside the clone keyed
+# by version: the control plane (kube-apiserver, etcd, kubectl built from
+# controlplane/) and the emulator's virtualenv (emulator/requirements.txt).
+# A warm run only compares stamps; a cold run builds (about 3–7 min on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache=${BATCHNOTIFY_CACHE:-$HOME/.cache/batchnotify}
+
+k8s=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' controlplane/go.mod)
+moto=$(sed -n 's/^moto\[server\]==//p' emulator/requirements.txt)
+grep -q "KUBERNETES_VERSION: &str = \"$k8s\"" testbed/src/lib.rs ||
+  { echo "testbed/src/lib.rs KUBERNETES_VERSION differs from controlplane/go.mod ($k8s)" >&2; exit 1; }
+grep -q "MOTO_VERSION: &str = \"$moto\"" testbed/src/lib.rs ||
+  { echo "testbed/src/lib.rs MOTO_VERSION differs from emulator/requirements.txt ($moto)" >&2; exit 1; }
+
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+cp_dir=${BATCHNOTIFY_CONTROLPLANE_BIN:-$cache/controlplane-$k8s}
+cp_stamp=$(stamp_of controlplane/go.mod controlplane/go.sum controlplane/build.sh controlplane/cmd/*/main.go)
+if [ "$(cat "$cp_dir/.stamp" 2>/dev/null)" != "$cp_stamp" ]; then
+  command -v go >/dev/null || { echo "go is needed to build the control plane" >&2; exit 1; }
+  echo "== building the control plane $k8s into $cp_dir (cold: a few minutes)" >&2
+  start=$SECONDS
+  controlplane/build.sh "$cp_dir"
+  echo "$cp_stamp" > "$cp_dir/.stamp"
+  echo "== control plane built in $((SECONDS - start)) s" >&2
+fi
+
+venv=${BATCHNOTIFY_MOTO_VENV:-$cache/moto-$moto}
+venv_stamp=$(stamp_of emulator/requirements.txt)
+if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
+  echo "== installing moto $moto into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r emulator/requirements.txt
+  echo "$venv_stamp" > "$venv/.stamp"
+fi

@@ -1,0 +1,1 @@
+//! The BatchNotification custom resource (batchnotify.dev/v1alpha1).

@@ -1,0 +1,1 @@
+//! Pure functions: spec + resolved ARNs → AWS names, tags and documents.

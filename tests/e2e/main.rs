@@ -1,0 +1,8 @@
+//! Integration tests against the real test bed: one binary, one bed, every
+//! test in its own namespace.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod testbed_aws;
+mod testbed_kube;
