@@ -14,6 +14,13 @@ every `batch:submitJob(.sync)` task fails with `States.Runtime`. This launcher:
 * fails Batch jobs whose job name or job-definition name matches
   `--fail-jobs-matching`, so that parallel tests can have both outcomes (the
   Docker-free Batch backend otherwise marks every job SUCCEEDED at submit);
+* creates the Batch service-linked role (AWS makes it on first use of Batch;
+  moto requires a compute environment's serviceRole to exist) and serves the
+  default VPC's subnets and security groups at `GET /_batchnotify/network?region=R`,
+  what a managed (Fargate) compute environment needs;
+* counts requests by access key, service and operation, served as JSON at
+  `GET /_batchnotify/requests` (`DELETE` resets): an independent count of
+  what a client (the operator, under its own access key) asked of AWS;
 * turns on Step Functions execution and Docker-free Batch before anything is
   created, and makes `MOTO_PORT` equal the port it serves, because the
   interpreter calls Batch and SNS at `http://localhost:$MOTO_PORT`.
@@ -119,6 +126,113 @@ def patch_batch_failure_switch(pattern: re.Pattern[str]) -> None:
     BatchSimpleBackend._mark_job_as_finished = mark_job_as_finished
 
 
+def json_response(start_response: Any, value: Any) -> list[bytes]:
+    body = json.dumps(value).encode()
+    # A Content-Length keeps the server from chunking: plain HTTP clients can read it.
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+class RequestCounter:
+    """WSGI middleware counting requests per (access key, service, operation)."""
+
+    PATH = "/_batchnotify/requests"
+    _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
+
+    def __init__(self, app: Any) -> None:
+        from botocore.loaders import Loader
+
+        self.app = app
+        self.lock = threading.Lock()
+        self.counts: dict[str, dict[str, int]] = {}
+        # rest-json services (Batch) name the operation only by path: /v1/describejobqueues
+        batch = Loader().load_service_model("batch", "service-2")
+        self.rest_ops = {name.lower(): name for name in batch["operations"]}
+
+    def operation(self, environ: dict) -> str:
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return target.rsplit(".", 1)[-1]
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            import io
+            from urllib.parse import parse_qs
+
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+            if action:
+                return action[0]
+        last = environ.get("PATH_INFO", "").rstrip("/").rsplit("/", 1)[-1]
+        return self.rest_ops.get(last.lower(), last or "unknown")
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == NETWORK_PATH:
+            from urllib.parse import parse_qs
+
+            region = parse_qs(environ.get("QUERY_STRING", "")).get("region", ["us-east-1"])[0]
+            return json_response(start_response, default_network(region))
+        if environ.get("PATH_INFO") == self.PATH:
+            if environ.get("REQUEST_METHOD") == "DELETE":
+                with self.lock:
+                    self.counts.clear()
+            with self.lock:
+                counts = json.loads(json.dumps(self.counts))
+            return json_response(start_response, counts)
+        match = self._CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match:
+            key = f"{match.group(2)}:{self.operation(environ)}"
+            with self.lock:
+                per_key = self.counts.setdefault(match.group(1), {})
+                per_key[key] = per_key.get(key, 0) + 1
+        return self.app(environ, start_response)
+
+
+NETWORK_PATH = "/_batchnotify/network"
+ACCOUNT = "123456789012"
+
+
+def default_network(region: str) -> dict:
+    """The default VPC's subnets and security groups (moto creates them per region)."""
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[ACCOUNT][region]
+    vpc = ec2.get_vpc(ec2.default_vpc.id) if getattr(ec2, "default_vpc", None) else None
+    subnets = sorted(s.id for s in ec2.describe_subnets() if vpc is None or s.vpc_id == vpc.id)
+    groups = sorted(
+        g.id for g in ec2.describe_security_groups() if vpc is None or g.vpc_id == vpc.id
+    )
+    return {"subnets": subnets, "securityGroupIds": groups}
+
+
+def create_batch_service_linked_role() -> None:
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[ACCOUNT]["global"]
+    iam.create_role(
+        role_name="AWSServiceRoleForBatch",
+        assume_role_policy_document=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "batch.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+        path="/aws-service-role/batch.amazonaws.com/",
+        permissions_boundary=None,
+        description="Allows Batch to create and manage AWS resources on your behalf.",
+        tags=[],
+        max_session_duration=None,
+    )
+
+
 def configure(port: int) -> None:
     """Turn on execution and Docker-free Batch, as a client would."""
     body = json.dumps(
@@ -155,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         patch_interpreter_error_codes()
         patch_batch_failure_switch(re.compile(args.fail_jobs_matching))
 
-    app = DomainDispatcherApplication(create_backend_app)
+    app = RequestCounter(DomainDispatcherApplication(create_backend_app))
     # Binding port 0 here (not probing and re-binding) leaves no race for the port.
     server = make_server(args.host, args.port, app, threaded=True)
     port = server.server_port
@@ -164,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     configure(port)
+    if not args.stock:
+        create_batch_service_linked_role()
 
     if args.port_file:
         tmp = args.port_file + ".tmp"

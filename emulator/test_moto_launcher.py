@@ -248,3 +248,51 @@ def test_interpreter_errors_carry_their_code(patched, stock):
             assert code == expected
         else:
             assert code != "InvalidDefinition"
+
+
+def test_requests_are_counted_per_access_key(patched):
+    import urllib.request
+
+    sns = boto3.client(
+        "sns",
+        region_name=REGION,
+        endpoint_url=patched,
+        aws_access_key_id="counted-key",
+        aws_secret_access_key="x",
+    )
+    sns.create_topic(Name=f"counted-{uuid.uuid4().hex[:8]}")
+    sns.list_topics()
+    sns.list_topics()
+    batch = boto3.client(
+        "batch",
+        region_name=REGION,
+        endpoint_url=patched,
+        aws_access_key_id="counted-key",
+        aws_secret_access_key="x",
+    )
+    batch.describe_job_queues()
+    with urllib.request.urlopen(f"{patched}/_batchnotify/requests") as resp:
+        counts = json.load(resp)["counted-key"]
+    assert counts == {"sns:CreateTopic": 1, "sns:ListTopics": 2, "batch:DescribeJobQueues": 1}
+
+
+def test_managed_fargate_compute_environment_can_be_created(patched):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{patched}/_batchnotify/network?region={REGION}") as resp:
+        network = json.load(resp)
+    assert network["subnets"] and network["securityGroupIds"]
+    batch = client("batch", patched)
+    arn = batch.create_compute_environment(
+        computeEnvironmentName=f"fargate-{uuid.uuid4().hex[:8]}",
+        type="MANAGED",
+        state="ENABLED",
+        serviceRole="arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch",
+        computeResources={
+            "type": "FARGATE",
+            "maxvCpus": 16,
+            "subnets": network["subnets"][:1],
+            "securityGroupIds": network["securityGroupIds"][:1],
+        },
+    )["computeEnvironmentArn"]
+    assert arn.startswith("arn:aws:batch:us-east-1:123456789012:compute-environment/")

@@ -5,6 +5,12 @@
 //! documents) → `aws` (observe/create/update/delete, the only SDK calls) →
 //! `controller` (the reconcile stages, executions, status, events).
 
+pub mod admin;
 pub mod api;
 pub mod aws;
+pub mod controller;
 pub mod desired;
+pub mod metrics;
+pub mod operator;
+pub mod plan;
+pub mod telemetry;

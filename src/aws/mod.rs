@@ -25,3 +25,95 @@ pub async fn sdk_config(region: Option<String>) -> SdkConfig {
     }
     loader.load().await
 }
+
+pub mod batch;
+pub mod error;
+pub mod iam;
+pub mod sfn;
+pub mod sns;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use error::{AwsError, ErrorKind};
+
+use crate::metrics::Metrics;
+
+/// The service clients for one region.
+#[derive(Clone)]
+pub struct RegionClients {
+    pub region: String,
+    pub topics: sns::Topics,
+    pub roles: iam::Roles,
+    pub state_machines: sfn::StateMachines,
+    pub batch: batch::Batch,
+}
+
+/// Clients for every region a spec names, built on demand from one base
+/// configuration (credentials, endpoint, retry policy are shared).
+pub struct Aws {
+    base: SdkConfig,
+    metrics: Arc<Metrics>,
+    regions: Mutex<HashMap<String, RegionClients>>,
+}
+
+impl Aws {
+    pub fn new(base: SdkConfig, metrics: Arc<Metrics>) -> Aws {
+        Aws {
+            base,
+            metrics,
+            regions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The default region: the SDK chain's (`AWS_REGION`, profile), if any.
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+
+    pub fn region(&self, region: &str) -> RegionClients {
+        let mut regions = match self.regions.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        regions
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let config = self
+                    .base
+                    .to_builder()
+                    .region(Region::new(region.to_string()))
+                    .build();
+                RegionClients {
+                    region: region.to_string(),
+                    topics: sns::Topics::new(
+                        aws_sdk_sns::Client::new(&config),
+                        self.metrics.clone(),
+                    ),
+                    roles: iam::Roles::new(aws_sdk_iam::Client::new(&config), self.metrics.clone()),
+                    state_machines: sfn::StateMachines::new(
+                        aws_sdk_sfn::Client::new(&config),
+                        self.metrics.clone(),
+                    ),
+                    batch: batch::Batch::new(
+                        aws_sdk_batch::Client::new(&config),
+                        self.metrics.clone(),
+                    ),
+                }
+            })
+            .clone()
+    }
+
+    /// The account the operator's credentials belong to (STS GetCallerIdentity).
+    pub async fn account_id(&self) -> Result<String, AwsError> {
+        let sts = aws_sdk_sts::Client::new(&self.base);
+        let out = error::call(
+            &self.metrics,
+            "sts",
+            "GetCallerIdentity",
+            sts.get_caller_identity().send(),
+        )
+        .await?;
+        Ok(out.account().unwrap_or_default().to_string())
+    }
+}

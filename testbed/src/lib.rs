@@ -186,7 +186,12 @@ impl TestBed {
         Ok(bed)
     }
 
-    /// The process group every bed process joins: the guard's.
+    /// The process group every bed process joins: the guard's. Put other
+    /// processes a test starts (the operator) in it too, and the guard reaps them.
+    pub fn process_group(&self) -> i32 {
+        self.pgid() as i32
+    }
+
     fn pgid(&self) -> u32 {
         self.guard.as_ref().map(|(c, _)| c.id()).unwrap_or(0)
     }

@@ -4,5 +4,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod reconcile;
 mod testbed_aws;
 mod testbed_kube;

@@ -16,14 +16,22 @@ use crate::support::{Ctx, FAIL_MARKER, eventually};
 const SUCCESS: &str = "Batch job submitted through Step Functions succeeded";
 const FAILURE: &str = "Batch job submitted through Step Functions failed";
 
-struct SeedStack {
-    state_machine: String,
-    queue_url: String,
+pub struct SeedStack {
+    pub state_machine: String,
+    pub queue_url: String,
+    pub queue: String,
+    pub job_definition: String,
+    pub topic: String,
+}
+
+/// A queue, job definition and topic that exist before any BatchNotification.
+pub async fn existing_stack(ctx: &Ctx) -> SeedStack {
+    seed_stack(ctx, "existing").await
 }
 
 /// The seed's stack: UNMANAGED compute environment, queue, job definition,
 /// topic with an SQS subscriber, role, and the seed's state machine.
-async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
+pub async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
     let p = &ctx.prefix;
     let batch = aws_sdk_batch::Client::new(&ctx.aws);
     let iam = aws_sdk_iam::Client::new(&ctx.aws);
@@ -165,6 +173,9 @@ async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
     SeedStack {
         state_machine: machine.state_machine_arn().to_string(),
         queue_url,
+        queue: queue.job_queue_arn().unwrap_or_default().to_string(),
+        job_definition: jobdef.job_definition_arn().unwrap_or_default().to_string(),
+        topic: topic_arn,
     }
 }
 

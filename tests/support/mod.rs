@@ -6,6 +6,7 @@
 //! however it exits. Their logs stay under `target/tmp/testbed-logs/`.
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -37,11 +38,103 @@ pub fn bed() -> &'static TestBed {
         let logs = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("testbed-logs")
             .join(name);
-        match TestBed::start(&logs) {
+        let bed = match TestBed::start(&logs) {
             Ok(bed) => bed,
             Err(e) => panic!("the test bed did not start: {e}"),
-        }
+        };
+        install_crd(&bed);
+        bed
     })
+}
+
+/// The repository's CRD, applied once per bed, and established.
+fn install_crd(bed: &TestBed) {
+    let crd = batchnotify_testbed::repo_root().join("crds/batchnotify.dev_batchnotifications.yaml");
+    let out = bed
+        .kubectl()
+        .args(["apply", "--server-side", "-f"])
+        .arg(&crd)
+        .output()
+        .expect("run kubectl apply");
+    assert!(
+        out.status.success(),
+        "apply CRD: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bed
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/batchnotifications.batchnotify.dev",
+        ])
+        .output()
+        .expect("run kubectl wait");
+    assert!(
+        out.status.success(),
+        "CRD established: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A plain HTTP/1.0 GET or DELETE on loopback (the emulator's own endpoints).
+pub fn http(method: &str, url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the emulator");
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("write request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    match response.split_once("\r\n\r\n") {
+        Some((_, body)) => body.to_string(),
+        None => String::new(),
+    }
+}
+
+/// Requests the emulator counted for `access_key`, as "service:Operation" → count.
+pub fn emulator_requests(access_key: &str) -> std::collections::BTreeMap<String, u64> {
+    let body = http(
+        "GET",
+        &format!("{}/_batchnotify/requests", bed().aws_endpoint),
+    );
+    let all: serde_json::Value = serde_json::from_str(&body).expect("request counts json");
+    all.get(access_key)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Writes among counted requests: everything but Describe/Get/List.
+pub fn writes(counts: &std::collections::BTreeMap<String, u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|(k, _)| {
+            let op = k.split(':').nth(1).unwrap_or("");
+            !(op.starts_with("Describe") || op.starts_with("Get") || op.starts_with("List"))
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// The default VPC's subnets and security groups in the emulator.
+pub fn default_network() -> (Vec<String>, Vec<String>) {
+    let body = http(
+        "GET",
+        &format!(
+            "{}/_batchnotify/network?region={REGION}",
+            bed().aws_endpoint
+        ),
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).expect("network json");
+    let list = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    (list("subnets"), list("securityGroupIds"))
 }
 
 /// One test's slice of the bed.
@@ -86,6 +179,12 @@ impl Ctx {
             client,
             aws: aws_config(bed).await,
         }
+    }
+
+    /// Starts the operator binary for this test's namespace, with its own AWS
+    /// access key so that the emulator counts its calls apart.
+    pub fn operator(&self, extra: &[&str]) -> Operator {
+        Operator::start(&self.ns, &format!("op-{}", self.ns), extra)
     }
 
     /// `kubectl` against the bed, in this test's namespace.
@@ -133,5 +232,204 @@ where
             panic!("timed out after {limit:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A running operator process; killed on drop.
+pub struct Operator {
+    pub child: std::process::Child,
+    pub access_key: String,
+    pub admin: String,
+    pub log: std::path::PathBuf,
+    ns: String,
+    args: Vec<String>,
+}
+
+impl Operator {
+    pub fn start(ns: &str, access_key: &str, extra: &[&str]) -> Operator {
+        let port = batchnotify_testbed::free_port().expect("free port");
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--namespace".into(),
+            ns.into(),
+            "--cluster-name".into(),
+            "test".into(),
+            "--admin-addr".into(),
+            format!("127.0.0.1:{port}"),
+            "--poll-min".into(),
+            "200ms".into(),
+            "--poll-max".into(),
+            "2s".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut op = Operator {
+            child: spawn_operator(ns, access_key, &args, 0),
+            access_key: access_key.to_string(),
+            admin: format!("http://127.0.0.1:{port}"),
+            log: log_path(ns, 0),
+            ns: ns.to_string(),
+            args,
+        };
+        op.log = log_path(ns, 0);
+        op
+    }
+
+    /// SIGKILL, then start again with the same flags (a crash and a restart).
+    pub fn restart(&mut self, generation: usize) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_operator(&self.ns, &self.access_key, &self.args, generation);
+        self.log = log_path(&self.ns, generation);
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn log_path(ns: &str, generation: usize) -> std::path::PathBuf {
+    bed()
+        .log_dir
+        .join(format!("operator-{ns}-{generation}.log"))
+}
+
+fn spawn_operator(
+    ns: &str,
+    access_key: &str,
+    args: &[String],
+    generation: usize,
+) -> std::process::Child {
+    let bed = bed();
+    let log = std::fs::File::create(log_path(ns, generation)).expect("operator log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchnotify"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info,batchnotify=debug")
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in bed.env() {
+        cmd.env(k, v);
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", access_key)
+        .args(args)
+        .process_group(bed.process_group())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("dup log"))
+        .stderr(log);
+    cmd.spawn().expect("spawn the operator")
+}
+
+// ---------------------------------------------------------------- BatchNotifications
+
+use batchnotify::api::BatchNotification;
+use kube::api::{Patch, PatchParams};
+
+/// An example manifest from `examples/`, as JSON, with the emulator's real
+/// subnet and security group put in for the placeholders.
+pub fn example(file: &str) -> serde_json::Value {
+    let path = batchnotify_testbed::repo_root().join("examples").join(file);
+    let text = std::fs::read_to_string(&path).expect("read example");
+    let mut v: serde_json::Value = serde_yaml::from_str(&text).expect("example yaml");
+    if let Some(ce) = v.pointer_mut("/spec/jobQueue/managed/computeEnvironment/managed") {
+        let (subnets, groups) = default_network();
+        ce["subnets"] = serde_json::json!(subnets[..1]);
+        ce["securityGroupIds"] = serde_json::json!(groups[..1]);
+    }
+    v
+}
+
+impl Ctx {
+    pub fn api(&self) -> Api<BatchNotification> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Server-side apply as a user would (`kubectl apply --server-side`).
+    pub async fn apply(&self, obj: &serde_json::Value) -> BatchNotification {
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .expect("metadata.name")
+            .to_string();
+        self.api()
+            .patch(
+                &name,
+                &PatchParams::apply("test-user").force(),
+                &Patch::Apply(obj),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("apply {name}: {e}"))
+    }
+
+    /// Waits until `check` holds for the object (or panics after `limit`).
+    pub async fn wait(
+        &self,
+        name: &str,
+        what: &str,
+        limit: Duration,
+        check: impl Fn(&BatchNotification) -> bool,
+    ) -> BatchNotification {
+        let api = self.api();
+        eventually(what, limit, || {
+            let api = api.clone();
+            let check = &check;
+            async move { api.get_opt(name).await.ok().flatten().filter(|o| check(o)) }
+        })
+        .await
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> BatchNotification {
+        self.wait(
+            name,
+            "Ready=True for the current generation",
+            Duration::from_secs(60),
+            |o| {
+                let s = o.status.clone().unwrap_or_default();
+                s.observed_generation == o.metadata.generation
+                    && batchnotify::api::conditions::is_true(&s.conditions, "Ready")
+            },
+        )
+        .await
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        let api = self.api();
+        eventually("the object to be deleted", Duration::from_secs(60), || {
+            let api = api.clone();
+            async move { matches!(api.get_opt(name).await, Ok(None)).then_some(()) }
+        })
+        .await
+    }
+
+    /// The condition of `type_` in status, if any.
+    pub fn condition(obj: &BatchNotification, type_: &str) -> Option<(String, String, String)> {
+        obj.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    }
+
+    /// Events about `name` in this namespace: (reason, note).
+    pub async fn events(&self, name: &str) -> Vec<(String, String)> {
+        let api: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.ns);
+        api.list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect()
     }
 }

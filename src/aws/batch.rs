@@ -1,0 +1,493 @@
+//! AWS Batch: compute environments, job queues and job definitions, both the
+//! ones we manage and the ones a spec references by ARN.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use aws_sdk_batch::types::{
+    AssignPublicIp, CeState, CeType, ComputeEnvironmentOrder, ComputeResource,
+    ComputeResourceUpdate, ContainerProperties, CrType, FargatePlatformConfiguration,
+    JobDefinitionType, JobTimeout, JqState, KeyValuePair, NetworkConfiguration, PlatformCapability,
+    ResourceRequirement, ResourceType, RetryStrategy,
+};
+
+use super::error::{Result, call, gone};
+use crate::metrics::Metrics;
+
+const S: &str = "batch";
+
+/// The job definition we register, in AWS terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobDefinitionInput {
+    pub image: String,
+    pub command: Vec<String>,
+    pub vcpus: String,
+    pub memory_mib: u32,
+    pub environment: BTreeMap<String, String>,
+    /// FARGATE or EC2.
+    pub platform: String,
+    pub execution_role_arn: Option<String>,
+    pub job_role_arn: Option<String>,
+    pub timeout_seconds: Option<u32>,
+    pub retry_attempts: Option<u32>,
+}
+
+/// A managed (Fargate) compute environment, in AWS terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComputeEnvironmentInput {
+    /// FARGATE or FARGATE_SPOT.
+    pub compute_type: String,
+    pub max_vcpus: i32,
+    pub subnets: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub service_role: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedJobDefinition {
+    pub arn: String,
+    pub name: String,
+    pub revision: i32,
+    /// ACTIVE or INACTIVE.
+    pub status: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedJobQueue {
+    pub arn: String,
+    pub state: String,
+    pub status: String,
+    pub priority: i32,
+    pub compute_environments: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedComputeEnvironment {
+    pub arn: String,
+    pub state: String,
+    pub status: String,
+    pub max_vcpus: Option<i32>,
+    pub subnets: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct Batch {
+    client: aws_sdk_batch::Client,
+    metrics: Arc<Metrics>,
+}
+
+fn tag_map(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
+    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn hash_tags(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
+    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl Batch {
+    pub fn new(client: aws_sdk_batch::Client, metrics: Arc<Metrics>) -> Self {
+        Batch { client, metrics }
+    }
+
+    /// TagResource: used when adopting a resource.
+    pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "TagResource",
+            self.client
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(hash_tags(tags)))
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    // ---- job definitions ----
+
+    /// One job definition by ARN (`…:job-definition/name:rev`), or `None`.
+    pub async fn job_definition(&self, arn: &str) -> Result<Option<ObservedJobDefinition>> {
+        let out = call(
+            &self.metrics,
+            S,
+            "DescribeJobDefinitions",
+            self.client
+                .describe_job_definitions()
+                .job_definitions(arn)
+                .send(),
+        )
+        .await?;
+        Ok(out.job_definitions().first().map(observed_job_definition))
+    }
+
+    /// Every ACTIVE revision of a job-definition name.
+    pub async fn active_job_definitions(&self, name: &str) -> Result<Vec<ObservedJobDefinition>> {
+        let out = call(
+            &self.metrics,
+            S,
+            "DescribeJobDefinitions",
+            self.client
+                .describe_job_definitions()
+                .job_definition_name(name)
+                .status("ACTIVE")
+                .send(),
+        )
+        .await?;
+        let mut defs: Vec<_> = out
+            .job_definitions()
+            .iter()
+            .map(observed_job_definition)
+            .collect();
+        defs.sort_by_key(|d| d.revision);
+        Ok(defs)
+    }
+
+    pub async fn register_job_definition(
+        &self,
+        name: &str,
+        input: &JobDefinitionInput,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let requirement =
+            |t: ResourceType, v: String| ResourceRequirement::builder().r#type(t).value(v).build();
+        let mut container = ContainerProperties::builder()
+            .image(&input.image)
+            .set_command(Some(input.command.clone()))
+            .resource_requirements(requirement(ResourceType::Vcpu, input.vcpus.clone()))
+            .resource_requirements(requirement(
+                ResourceType::Memory,
+                input.memory_mib.to_string(),
+            ))
+            .set_environment(Some(
+                input
+                    .environment
+                    .iter()
+                    .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                    .collect(),
+            ))
+            .set_execution_role_arn(input.execution_role_arn.clone())
+            .set_job_role_arn(input.job_role_arn.clone());
+        if input.platform == "FARGATE" {
+            container = container
+                .fargate_platform_configuration(
+                    FargatePlatformConfiguration::builder()
+                        .platform_version("LATEST")
+                        .build(),
+                )
+                .network_configuration(
+                    NetworkConfiguration::builder()
+                        .assign_public_ip(AssignPublicIp::Disabled)
+                        .build(),
+                );
+        }
+        let mut req = self
+            .client
+            .register_job_definition()
+            .job_definition_name(name)
+            .r#type(JobDefinitionType::Container)
+            .platform_capabilities(PlatformCapability::from(input.platform.as_str()))
+            .container_properties(container.build())
+            .set_tags(Some(hash_tags(tags)))
+            .propagate_tags(true);
+        if let Some(t) = input.timeout_seconds {
+            req = req.timeout(
+                JobTimeout::builder()
+                    .attempt_duration_seconds(t as i32)
+                    .build(),
+            );
+        }
+        if let Some(a) = input.retry_attempts {
+            req = req.retry_strategy(RetryStrategy::builder().attempts(a as i32).build());
+        }
+        let out = call(&self.metrics, S, "RegisterJobDefinition", req.send()).await?;
+        Ok(out.job_definition_arn().unwrap_or_default().to_string())
+    }
+
+    pub async fn deregister_job_definition(&self, arn: &str) -> Result<()> {
+        gone(
+            call(
+                &self.metrics,
+                S,
+                "DeregisterJobDefinition",
+                self.client
+                    .deregister_job_definition()
+                    .job_definition(arn)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+        )
+    }
+
+    // ---- job queues ----
+
+    /// One job queue by ARN or name, or `None`.
+    pub async fn job_queue(&self, arn_or_name: &str) -> Result<Option<ObservedJobQueue>> {
+        let out = call(
+            &self.metrics,
+            S,
+            "DescribeJobQueues",
+            self.client
+                .describe_job_queues()
+                .job_queues(arn_or_name)
+                .send(),
+        )
+        .await?;
+        Ok(out.job_queues().first().map(|q| ObservedJobQueue {
+            arn: q.job_queue_arn().unwrap_or_default().to_string(),
+            state: q
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            status: q
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            priority: q.priority().unwrap_or_default(),
+            compute_environments: q
+                .compute_environment_order()
+                .iter()
+                .map(|o| o.compute_environment().unwrap_or_default().to_string())
+                .collect(),
+            tags: tag_map(q.tags()),
+        }))
+    }
+
+    pub async fn create_job_queue(
+        &self,
+        name: &str,
+        priority: i32,
+        compute_environment_arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let out = call(
+            &self.metrics,
+            S,
+            "CreateJobQueue",
+            self.client
+                .create_job_queue()
+                .job_queue_name(name)
+                .state(JqState::Enabled)
+                .priority(priority)
+                .compute_environment_order(
+                    ComputeEnvironmentOrder::builder()
+                        .order(1)
+                        .compute_environment(compute_environment_arn)
+                        .build(),
+                )
+                .set_tags(Some(hash_tags(tags)))
+                .send(),
+        )
+        .await?;
+        Ok(out.job_queue_arn().unwrap_or_default().to_string())
+    }
+
+    pub async fn update_job_queue(
+        &self,
+        arn: &str,
+        priority: i32,
+        compute_environment_arn: &str,
+    ) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "UpdateJobQueue",
+            self.client
+                .update_job_queue()
+                .job_queue(arn)
+                .state(JqState::Enabled)
+                .priority(priority)
+                .compute_environment_order(
+                    ComputeEnvironmentOrder::builder()
+                        .order(1)
+                        .compute_environment(compute_environment_arn)
+                        .build(),
+                )
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Disables, then deletes. AWS deletes a queue only once it is DISABLED
+    /// and no longer UPDATING; a Conflict error means "try again shortly".
+    pub async fn delete_job_queue(&self, arn: &str) -> Result<()> {
+        let Some(q) = self.job_queue(arn).await? else {
+            return Ok(());
+        };
+        if q.state != "DISABLED" {
+            call(
+                &self.metrics,
+                S,
+                "UpdateJobQueue",
+                self.client
+                    .update_job_queue()
+                    .job_queue(arn)
+                    .state(JqState::Disabled)
+                    .send(),
+            )
+            .await?;
+        }
+        gone(
+            call(
+                &self.metrics,
+                S,
+                "DeleteJobQueue",
+                self.client.delete_job_queue().job_queue(arn).send(),
+            )
+            .await
+            .map(|_| ()),
+        )
+    }
+
+    // ---- compute environments ----
+
+    pub async fn compute_environment(
+        &self,
+        arn_or_name: &str,
+    ) -> Result<Option<ObservedComputeEnvironment>> {
+        let out = call(
+            &self.metrics,
+            S,
+            "DescribeComputeEnvironments",
+            self.client
+                .describe_compute_environments()
+                .compute_environments(arn_or_name)
+                .send(),
+        )
+        .await?;
+        Ok(out
+            .compute_environments()
+            .first()
+            .map(|c| ObservedComputeEnvironment {
+                arn: c.compute_environment_arn().unwrap_or_default().to_string(),
+                state: c
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                status: c
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                max_vcpus: c.compute_resources().and_then(|r| r.maxv_cpus()),
+                subnets: c
+                    .compute_resources()
+                    .map(|r| r.subnets().to_vec())
+                    .unwrap_or_default(),
+                security_group_ids: c
+                    .compute_resources()
+                    .map(|r| r.security_group_ids().to_vec())
+                    .unwrap_or_default(),
+                tags: tag_map(c.tags()),
+            }))
+    }
+
+    pub async fn create_compute_environment(
+        &self,
+        name: &str,
+        input: &ComputeEnvironmentInput,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let resources = ComputeResource::builder()
+            .r#type(CrType::from(input.compute_type.as_str()))
+            .maxv_cpus(input.max_vcpus)
+            .set_subnets(Some(input.subnets.clone()))
+            .set_security_group_ids(Some(input.security_group_ids.clone()))
+            .build();
+        let out = call(
+            &self.metrics,
+            S,
+            "CreateComputeEnvironment",
+            self.client
+                .create_compute_environment()
+                .compute_environment_name(name)
+                .r#type(CeType::Managed)
+                .state(CeState::Enabled)
+                .compute_resources(resources)
+                .service_role(&input.service_role)
+                .set_tags(Some(hash_tags(tags)))
+                .send(),
+        )
+        .await?;
+        Ok(out
+            .compute_environment_arn()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    pub async fn update_compute_environment(
+        &self,
+        arn: &str,
+        input: &ComputeEnvironmentInput,
+    ) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "UpdateComputeEnvironment",
+            self.client
+                .update_compute_environment()
+                .compute_environment(arn)
+                .state(CeState::Enabled)
+                .compute_resources(
+                    ComputeResourceUpdate::builder()
+                        .maxv_cpus(input.max_vcpus)
+                        .set_subnets(Some(input.subnets.clone()))
+                        .set_security_group_ids(Some(input.security_group_ids.clone()))
+                        .build(),
+                )
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Disables, then deletes; Conflict means "try again shortly".
+    pub async fn delete_compute_environment(&self, arn: &str) -> Result<()> {
+        let Some(ce) = self.compute_environment(arn).await? else {
+            return Ok(());
+        };
+        if ce.state != "DISABLED" {
+            call(
+                &self.metrics,
+                S,
+                "UpdateComputeEnvironment",
+                self.client
+                    .update_compute_environment()
+                    .compute_environment(arn)
+                    .state(CeState::Disabled)
+                    .send(),
+            )
+            .await?;
+        }
+        gone(
+            call(
+                &self.metrics,
+                S,
+                "DeleteComputeEnvironment",
+                self.client
+                    .delete_compute_environment()
+                    .compute_environment(arn)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+        )
+    }
+}
+
+fn observed_job_definition(d: &aws_sdk_batch::types::JobDefinition) -> ObservedJobDefinition {
+    ObservedJobDefinition {
+        arn: d.job_definition_arn().unwrap_or_default().to_string(),
+        name: d.job_definition_name().unwrap_or_default().to_string(),
+        revision: d.revision().unwrap_or_default(),
+        status: d.status().unwrap_or_default().to_string(),
+        tags: tag_map(d.tags()),
+    }
+}

@@ -1,0 +1,176 @@
+//! IAM: the state machine's role, its trust policy and its inline policy.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_iam::types::Tag;
+
+use super::error::{ErrorKind, Result, call, found, gone};
+use crate::metrics::Metrics;
+
+const S: &str = "iam";
+
+/// A role as observed. IAM returns policy documents URL-encoded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedRole {
+    pub arn: String,
+    pub trust_policy_encoded: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct Roles {
+    client: aws_sdk_iam::Client,
+    metrics: Arc<Metrics>,
+}
+
+fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+impl Roles {
+    pub fn new(client: aws_sdk_iam::Client, metrics: Arc<Metrics>) -> Self {
+        Roles { client, metrics }
+    }
+
+    /// CreateRole with its trust policy and tags; AlreadyExists if the name is taken.
+    pub async fn create(
+        &self,
+        name: &str,
+        trust_policy: &str,
+        tag_map: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let out = call(
+            &self.metrics,
+            S,
+            "CreateRole",
+            self.client
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(trust_policy)
+                .description("Step Functions role managed by batchnotify")
+                .set_tags(Some(tags(tag_map)))
+                .send(),
+        )
+        .await?;
+        Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default())
+    }
+
+    /// GetRole: the ARN, trust policy and tags in one read.
+    pub async fn observe(&self, name: &str) -> Result<Option<ObservedRole>> {
+        let r = call(
+            &self.metrics,
+            S,
+            "GetRole",
+            self.client.get_role().role_name(name).send(),
+        )
+        .await;
+        Ok(found(r)?.and_then(|out| {
+            out.role().map(|role| ObservedRole {
+                arn: role.arn().to_string(),
+                trust_policy_encoded: role
+                    .assume_role_policy_document()
+                    .unwrap_or_default()
+                    .to_string(),
+                tags: role
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+            })
+        }))
+    }
+
+    pub async fn tag(&self, name: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "TagRole",
+            self.client
+                .tag_role()
+                .role_name(name)
+                .set_tags(Some(tags(tag_map)))
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn update_trust_policy(&self, name: &str, document: &str) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "UpdateAssumeRolePolicy",
+            self.client
+                .update_assume_role_policy()
+                .role_name(name)
+                .policy_document(document)
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The inline policy's document, URL-encoded as IAM returns it.
+    pub async fn inline_policy(&self, role: &str, policy: &str) -> Result<Option<String>> {
+        let r = call(
+            &self.metrics,
+            S,
+            "GetRolePolicy",
+            self.client
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(policy)
+                .send(),
+        )
+        .await;
+        Ok(found(r)?.map(|out| out.policy_document().to_string()))
+    }
+
+    pub async fn put_inline_policy(&self, role: &str, policy: &str, document: &str) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "PutRolePolicy",
+            self.client
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(policy)
+                .policy_document(document)
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the inline policy, then the role; NotFound counts as done.
+    pub async fn delete(&self, role: &str, policy: &str) -> Result<()> {
+        gone(
+            call(
+                &self.metrics,
+                S,
+                "DeleteRolePolicy",
+                self.client
+                    .delete_role_policy()
+                    .role_name(role)
+                    .policy_name(policy)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+        )?;
+        match call(
+            &self.metrics,
+            S,
+            "DeleteRole",
+            self.client.delete_role().role_name(role).send(),
+        )
+        .await
+        {
+            Err(e) if e.is(ErrorKind::NotFound) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Step Functions: the state machine and its executions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, Tag};
+
+use super::error::{Result, call, found, gone};
+use crate::metrics::Metrics;
+
+const S: &str = "sfn";
+
+/// A state machine as observed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedStateMachine {
+    pub definition: String,
+    pub role_arn: String,
+}
+
+/// An execution as observed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedExecution {
+    pub arn: String,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE.
+    pub status: String,
+    pub start_time: Option<String>,
+    pub stop_time: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl ObservedExecution {
+    pub fn is_running(&self) -> bool {
+        self.status == ExecutionStatus::Running.as_str()
+    }
+}
+
+/// What the sample's history says about a finished execution.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionOutcome {
+    /// The "Notify …" state that ran, if any.
+    pub notify_state: Option<String>,
+    pub batch_job_id: Option<String>,
+    /// The error and cause of the failed task, if a task failed.
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct StateMachines {
+    client: aws_sdk_sfn::Client,
+    metrics: Arc<Metrics>,
+}
+
+fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn time(t: &aws_sdk_sfn::primitives::DateTime) -> Option<String> {
+    t.fmt(aws_sdk_sfn::primitives::DateTimeFormat::DateTime)
+        .ok()
+}
+
+impl StateMachines {
+    pub fn new(client: aws_sdk_sfn::Client, metrics: Arc<Metrics>) -> Self {
+        StateMachines { client, metrics }
+    }
+
+    pub async fn create(
+        &self,
+        name: &str,
+        definition: &str,
+        role_arn: &str,
+        tag_map: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let out = call(
+            &self.metrics,
+            S,
+            "CreateStateMachine",
+            self.client
+                .create_state_machine()
+                .name(name)
+                .definition(definition)
+                .role_arn(role_arn)
+                .set_tags(Some(tags(tag_map)))
+                .send(),
+        )
+        .await?;
+        Ok(out.state_machine_arn().to_string())
+    }
+
+    pub async fn observe(&self, arn: &str) -> Result<Option<ObservedStateMachine>> {
+        let r = call(
+            &self.metrics,
+            S,
+            "DescribeStateMachine",
+            self.client
+                .describe_state_machine()
+                .state_machine_arn(arn)
+                .send(),
+        )
+        .await;
+        Ok(found(r)?.map(|out| ObservedStateMachine {
+            definition: out.definition().to_string(),
+            role_arn: out.role_arn().to_string(),
+        }))
+    }
+
+    pub async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
+        let out = call(
+            &self.metrics,
+            S,
+            "ListTagsForResource",
+            self.client
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send(),
+        )
+        .await?;
+        Ok(out
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect())
+    }
+
+    pub async fn tag(&self, arn: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "TagResource",
+            self.client
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags(tag_map)))
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// UpdateStateMachine in place: same ARN, new definition and role.
+    pub async fn update(&self, arn: &str, definition: &str, role_arn: &str) -> Result<()> {
+        call(
+            &self.metrics,
+            S,
+            "UpdateStateMachine",
+            self.client
+                .update_state_machine()
+                .state_machine_arn(arn)
+                .definition(definition)
+                .role_arn(role_arn)
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, arn: &str) -> Result<()> {
+        gone(
+            call(
+                &self.metrics,
+                S,
+                "DeleteStateMachine",
+                self.client
+                    .delete_state_machine()
+                    .state_machine_arn(arn)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+        )
+    }
+
+    /// StartExecution with our deterministic name. AlreadyExists means it was
+    /// started before (by us, before a crash): the caller describes it.
+    pub async fn start_execution(&self, state_machine_arn: &str, name: &str) -> Result<String> {
+        let out = call(
+            &self.metrics,
+            S,
+            "StartExecution",
+            self.client
+                .start_execution()
+                .state_machine_arn(state_machine_arn)
+                .name(name)
+                .input("{}")
+                .send(),
+        )
+        .await?;
+        Ok(out.execution_arn().to_string())
+    }
+
+    pub async fn describe_execution(&self, arn: &str) -> Result<Option<ObservedExecution>> {
+        let r = call(
+            &self.metrics,
+            S,
+            "DescribeExecution",
+            self.client.describe_execution().execution_arn(arn).send(),
+        )
+        .await;
+        Ok(found(r)?.map(|out| ObservedExecution {
+            arn: out.execution_arn().to_string(),
+            status: out.status().as_str().to_string(),
+            start_time: time(out.start_date()),
+            stop_time: out.stop_date().and_then(time),
+            error: out.error().map(str::to_string),
+            cause: out.cause().map(str::to_string),
+        }))
+    }
+
+    /// Reads the newest history events (one page, newest first) for which
+    /// "Notify" state ran, the Batch job ID, and a failed task's error.
+    pub async fn outcome(&self, execution_arn: &str) -> Result<ExecutionOutcome> {
+        let out = call(
+            &self.metrics,
+            S,
+            "GetExecutionHistory",
+            self.client
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .reverse_order(true)
+                .max_results(50)
+                .send(),
+        )
+        .await?;
+        Ok(outcome_from_history(out.events()))
+    }
+
+    pub async fn running_executions(&self, state_machine_arn: &str) -> Result<Vec<String>> {
+        let out = call(
+            &self.metrics,
+            S,
+            "ListExecutions",
+            self.client
+                .list_executions()
+                .state_machine_arn(state_machine_arn)
+                .status_filter(ExecutionStatus::Running)
+                .send(),
+        )
+        .await?;
+        Ok(out
+            .executions()
+            .iter()
+            .map(|e| e.execution_arn().to_string())
+            .collect())
+    }
+
+    pub async fn stop_execution(&self, arn: &str, cause: &str) -> Result<()> {
+        gone(
+            call(
+                &self.metrics,
+                S,
+                "StopExecution",
+                self.client
+                    .stop_execution()
+                    .execution_arn(arn)
+                    .cause(cause)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+        )
+    }
+}
+
+/// Reads the outcome from history events (any order).
+pub fn outcome_from_history(events: &[HistoryEvent]) -> ExecutionOutcome {
+    let mut outcome = ExecutionOutcome::default();
+    let mut events: Vec<&HistoryEvent> = events.iter().collect();
+    events.sort_by_key(|e| e.id());
+    for e in events {
+        if let Some(d) = e.state_entered_event_details()
+            && d.name().starts_with("Notify")
+        {
+            outcome.notify_state = Some(d.name().to_string());
+        }
+        if e.r#type() == &HistoryEventType::TaskSucceeded
+            && let Some(d) = e.task_succeeded_event_details()
+            && d.resource().starts_with("submitJob")
+            && let Some(output) = d.output()
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(output)
+        {
+            outcome.batch_job_id = v
+                .get("JobId")
+                .or_else(|| v.get("jobId"))
+                .and_then(|j| j.as_str())
+                .map(str::to_string);
+        }
+        if let Some(d) = e.task_failed_event_details() {
+            outcome.error = d.error().map(str::to_string);
+            outcome.cause = d.cause().map(str::to_string);
+            if d.resource().starts_with("submitJob")
+                && let Some(cause) = d.cause()
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(cause)
+            {
+                outcome.batch_job_id = v
+                    .get("JobId")
+                    .or_else(|| v.get("jobId"))
+                    .and_then(|j| j.as_str())
+                    .map(str::to_string);
+            }
+        }
+    }
+    outcome
+}

@@ -1,0 +1,239 @@
+//! The Cleanup half of the finalizer. `deletionPolicy: Delete` stops our
+//! running executions, then deletes what we own in reverse dependency order;
+//! every step is idempotent and NotFound counts as done. `Retain` leaves AWS
+//! untouched. A resource someone else owns is never deleted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use super::Context;
+use super::error::{Error, Problem};
+use super::plan::{Ownership, Plan};
+use super::report::Report;
+use crate::api::{BatchNotification, DeletionPolicy};
+use crate::aws::{AwsError, ErrorKind, RegionClients};
+
+pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if obj.spec.deletion_policy() == DeletionPolicy::Retain {
+        ctx.publish(
+            &obj,
+            EventType::Normal,
+            "Retained",
+            "Delete",
+            "deletionPolicy is Retain: AWS resources are left in place".to_string(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let status = obj.status.clone().unwrap_or_default();
+    // Never got as far as AWS: nothing to delete.
+    let (Some(region), Some(account)) = (status.region.clone(), status.account_id.clone()) else {
+        return Ok(Action::await_change());
+    };
+    let plan = Plan::new(&obj, &ctx.config.cluster_name, &region, &account, &status)
+        .map_err(Error::Deletion)?;
+    let clients = ctx.aws.region(&region);
+    let mut report = Report::default();
+    let result = delete_all(&obj, &clients, &plan, &mut report).await;
+    for (type_, reason, action, note) in report.events() {
+        ctx.publish(&obj, type_, reason, action, note).await;
+    }
+    match result {
+        Ok(()) => Ok(Action::await_change()),
+        Err(p) => {
+            ctx.publish(
+                &obj,
+                EventType::Warning,
+                p.reason,
+                "Delete",
+                p.message.clone(),
+            )
+            .await;
+            Err(Error::Deletion(p))
+        }
+    }
+}
+
+fn aws(what: &str) -> impl Fn(AwsError) -> Problem + '_ {
+    move |e| Problem::aws(what, &e)
+}
+
+/// Only what carries our tags (or what we adopted) is ours to delete.
+fn ours(plan: &Plan, tags: &std::collections::BTreeMap<String, String>) -> bool {
+    match plan.ownership(tags) {
+        Ownership::Ours => true,
+        Ownership::Adoptable(_) => plan.adopt,
+        Ownership::Other(_) => false,
+    }
+}
+
+fn not_found_is_empty<T: Default>(r: Result<T, AwsError>) -> Result<T, AwsError> {
+    match r {
+        Err(e) if e.is(ErrorKind::NotFound) => Ok(T::default()),
+        other => other,
+    }
+}
+
+async fn delete_all(
+    obj: &BatchNotification,
+    clients: &RegionClients,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<(), Problem> {
+    let spec = &obj.spec;
+
+    // The state machine: stop our running executions first.
+    let machine = plan.state_machine_arn();
+    let what = format!("state machine {}", plan.names.state_machine);
+    let tags =
+        not_found_is_empty(clients.state_machines.tags(&machine).await).map_err(aws(&what))?;
+    if !tags.is_empty() && ours(plan, &tags) {
+        for execution in clients
+            .state_machines
+            .running_executions(&machine)
+            .await
+            .map_err(aws(&what))?
+        {
+            clients
+                .state_machines
+                .stop_execution(&execution, "the BatchNotification was deleted")
+                .await
+                .map_err(aws(&what))?;
+            report.deleted(format!(
+                "stopped execution {}",
+                execution.rsplit(':').next().unwrap_or("")
+            ));
+        }
+        clients
+            .state_machines
+            .delete(&machine)
+            .await
+            .map_err(aws(&what))?;
+        report.deleted(&what);
+    }
+
+    let what = format!("IAM role {}", plan.names.role);
+    if let Some(role) = clients
+        .roles
+        .observe(&plan.names.role)
+        .await
+        .map_err(aws(&what))?
+        && ours(plan, &role.tags)
+    {
+        clients
+            .roles
+            .delete(&plan.names.role, &plan.names.policy)
+            .await
+            .map_err(aws(&what))?;
+        report.deleted(&what);
+    }
+
+    if spec.topic.managed.is_some() {
+        let arn = plan.topic_arn();
+        let what = format!("SNS topic {}", plan.names.topic);
+        let tags = not_found_is_empty(clients.topics.tags(&arn).await).map_err(aws(&what))?;
+        if !tags.is_empty() && ours(plan, &tags) {
+            for sub in
+                not_found_is_empty(clients.topics.subscriptions(&arn).await).map_err(aws(&what))?
+            {
+                if !sub.is_pending() {
+                    clients
+                        .topics
+                        .unsubscribe(&sub.arn)
+                        .await
+                        .map_err(aws(&what))?;
+                }
+            }
+            clients.topics.delete(&arn).await.map_err(aws(&what))?;
+            report.deleted(&what);
+        }
+    }
+
+    if spec.job_definition.managed.is_some() {
+        let what = format!("job definition {}", plan.names.job_definition);
+        for def in clients
+            .batch
+            .active_job_definitions(&plan.names.job_definition)
+            .await
+            .map_err(aws(&what))?
+        {
+            if ours(plan, &def.tags) {
+                clients
+                    .batch
+                    .deregister_job_definition(&def.arn)
+                    .await
+                    .map_err(aws(&what))?;
+                report.deleted(format!("{what}:{}", def.revision));
+            }
+        }
+    }
+
+    if let Some(queue) = spec.job_queue.managed.as_ref() {
+        let what = format!("job queue {}", plan.names.job_queue);
+        if let Some(q) = clients
+            .batch
+            .job_queue(&plan.names.job_queue)
+            .await
+            .map_err(aws(&what))?
+            && ours(plan, &q.tags)
+        {
+            clients
+                .batch
+                .delete_job_queue(&q.arn)
+                .await
+                .map_err(|e| retry_later(&what, e))?;
+            report.deleted(&what);
+        }
+        if queue.compute_environment.managed.is_some() {
+            let what = format!("compute environment {}", plan.names.compute_environment);
+            // AWS deletes a compute environment only once no queue uses it.
+            if clients
+                .batch
+                .job_queue(&plan.names.job_queue)
+                .await
+                .map_err(aws(&what))?
+                .is_some()
+            {
+                return Err(Problem::transient(
+                    "DeletingJobQueue",
+                    format!(
+                        "waiting for job queue {} to be deleted",
+                        plan.names.job_queue
+                    ),
+                    Duration::from_secs(5),
+                ));
+            }
+            if let Some(ce) = clients
+                .batch
+                .compute_environment(&plan.names.compute_environment)
+                .await
+                .map_err(aws(&what))?
+                && ours(plan, &ce.tags)
+            {
+                clients
+                    .batch
+                    .delete_compute_environment(&ce.arn)
+                    .await
+                    .map_err(|e| retry_later(&what, e))?;
+                report.deleted(&what);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Batch deletes are asynchronous: "in use" or "not yet disabled" means later.
+fn retry_later(what: &str, e: AwsError) -> Problem {
+    if matches!(e.kind, ErrorKind::Conflict | ErrorKind::InvalidInput) {
+        Problem::transient(
+            "DeletionInProgress",
+            format!("{what}: {e}"),
+            Duration::from_secs(5),
+        )
+    } else {
+        Problem::aws(what, &e)
+    }
+}

@@ -1,0 +1,86 @@
+//! Errors of the controller, and the one place they become condition reasons.
+
+use std::time::Duration;
+
+use crate::aws::{AwsError, ErrorKind};
+
+/// Failures that abort a reconcile: the API server could not be reached or
+/// refused a write. Everything else becomes a [`Problem`] in status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("object {0} has no namespace")]
+    NoNamespace(String),
+    #[error("serialise status: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("{0}")]
+    Deletion(Problem),
+}
+
+/// Why an object is not Ready: a CamelCase reason for the condition, a
+/// message naming the field or the AWS resource, whether a human must act
+/// (Stalled), and when to look again.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct Problem {
+    pub reason: &'static str,
+    pub message: String,
+    /// True when retrying cannot help until the spec or AWS is changed by someone.
+    pub stalled: bool,
+    /// When to retry by itself; `None` waits for a change of the object.
+    pub retry: Option<Duration>,
+}
+
+impl Problem {
+    pub fn stalled(reason: &'static str, message: impl Into<String>) -> Problem {
+        Problem {
+            reason,
+            message: message.into(),
+            stalled: true,
+            retry: None,
+        }
+    }
+
+    pub fn transient(reason: &'static str, message: impl Into<String>, retry: Duration) -> Problem {
+        Problem {
+            reason,
+            message: message.into(),
+            stalled: false,
+            retry: Some(retry),
+        }
+    }
+
+    /// An AWS failure while working on `resource` (e.g. "SNS topic bn-x").
+    pub fn aws(resource: &str, err: &AwsError) -> Problem {
+        let message = format!("{resource}: {err}");
+        match err.kind {
+            ErrorKind::Throttled => {
+                Problem::transient("AwsThrottled", message, Duration::from_secs(5))
+            }
+            ErrorKind::AccessDenied => Problem {
+                reason: "AwsAccessDenied",
+                message,
+                stalled: true,
+                retry: Some(Duration::from_secs(60)),
+            },
+            ErrorKind::InvalidInput => Problem {
+                reason: "AwsRejected",
+                message,
+                stalled: true,
+                retry: Some(Duration::from_secs(300)),
+            },
+            ErrorKind::Conflict => {
+                Problem::transient("AwsConflict", message, Duration::from_secs(5))
+            }
+            ErrorKind::NotFound
+            | ErrorKind::AlreadyExists
+            | ErrorKind::Transient
+            | ErrorKind::Other => {
+                Problem::transient("AwsUnavailable", message, Duration::from_secs(5))
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The controller: a kube-runtime `Controller` over BatchNotifications whose
+//! reconcile is wrapped in a finalizer (Apply: [`reconcile::apply`], Cleanup:
+//! [`cleanup::cleanup`]).
+
+mod cleanup;
+pub mod error;
+mod executions;
+mod plan;
+mod reconcile;
+mod report;
+mod resources;
+pub mod status;
+mod validate;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Predicate, predicates};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use tracing::Instrument;
+
+pub use error::{Error, Problem};
+
+use crate::api::BatchNotification;
+use crate::aws::Aws;
+use crate::metrics::Metrics;
+
+/// The finalizer that guards AWS cleanup.
+pub const FINALIZER: &str = "batchnotify.dev/cleanup";
+/// `"true"` lets the operator adopt an untagged resource, or one tagged for
+/// this namespace/name under an older UID (a cluster rebuilt from Git).
+pub const ADOPT_ANNOTATION: &str = "batchnotify.dev/adopt";
+
+/// The operator's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Names and tags carry it, so two clusters sharing an account never collide.
+    pub cluster_name: String,
+    /// How often every owned resource is re-observed and drift put back.
+    pub resync: Duration,
+    /// First and longest interval between DescribeExecution polls of a running execution.
+    pub poll_min: Duration,
+    pub poll_max: Duration,
+    /// Region for objects without `spec.region`.
+    pub default_region: Option<String>,
+    /// Reconciles at once.
+    pub concurrency: u16,
+    /// Watch one namespace (all when `None`).
+    pub namespace: Option<String>,
+    /// Watch only objects with these labels (a label selector), to split the work.
+    pub label_selector: Option<String>,
+    /// Identity in Events (`reportingInstance`), e.g. the pod name.
+    pub instance: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cluster_name: "default".into(),
+            resync: Duration::from_secs(600),
+            poll_min: Duration::from_secs(1),
+            poll_max: Duration::from_secs(30),
+            default_region: None,
+            concurrency: 16,
+            namespace: None,
+            label_selector: None,
+            instance: None,
+        }
+    }
+}
+
+/// When an object's infrastructure was last fully observed.
+#[derive(Clone, Debug, PartialEq)]
+struct FullPass {
+    uid: Option<String>,
+    generation: Option<i64>,
+    adopt: bool,
+    at: Instant,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub aws: Aws,
+    pub config: Config,
+    pub metrics: Arc<Metrics>,
+    recorder: Recorder,
+    account: tokio::sync::OnceCell<String>,
+    full_passes: Mutex<HashMap<ObjectRef<BatchNotification>, FullPass>>,
+    failures: Mutex<HashMap<ObjectRef<BatchNotification>, usize>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Context {
+    pub fn new(client: Client, aws: Aws, config: Config, metrics: Arc<Metrics>) -> Context {
+        let reporter = Reporter {
+            controller: "batchnotify".into(),
+            instance: config.instance.clone(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            aws,
+            config,
+            metrics,
+            account: tokio::sync::OnceCell::new(),
+            full_passes: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account of the operator's credentials, asked once.
+    pub async fn account_id(&self) -> Result<String, Problem> {
+        self.account
+            .get_or_try_init(|| self.aws.account_id())
+            .await
+            .cloned()
+            .map_err(|e| Problem::aws("STS GetCallerIdentity", &e))
+    }
+
+    fn adopt(obj: &BatchNotification) -> bool {
+        obj.annotations()
+            .get(ADOPT_ANNOTATION)
+            .is_some_and(|v| v == "true")
+    }
+
+    /// A full pass observes every AWS resource; between passes (e.g. while
+    /// polling a run) status is trusted and no infrastructure call is made.
+    fn needs_full_pass(&self, obj: &BatchNotification) -> bool {
+        let status = obj.status.as_ref();
+        let ready = status.is_some_and(|s| {
+            crate::api::conditions::is_true(&s.conditions, crate::api::conditions::READY)
+        });
+        let current = status.and_then(|s| s.observed_generation) == obj.metadata.generation;
+        if !ready || !current {
+            return true;
+        }
+        match lock(&self.full_passes).get(&ObjectRef::from_obj(obj)) {
+            Some(p) => {
+                p.uid != obj.uid()
+                    || p.generation != obj.metadata.generation
+                    || p.adopt != Self::adopt(obj)
+                    || p.at.elapsed() >= self.config.resync
+            }
+            None => true,
+        }
+    }
+
+    fn full_pass_done(&self, obj: &BatchNotification) {
+        lock(&self.full_passes).insert(
+            ObjectRef::from_obj(obj),
+            FullPass {
+                uid: obj.uid(),
+                generation: obj.metadata.generation,
+                adopt: Self::adopt(obj),
+                at: Instant::now(),
+            },
+        );
+    }
+
+    fn forget(&self, obj: &BatchNotification) {
+        let key = ObjectRef::from_obj(obj);
+        lock(&self.full_passes).remove(&key);
+        lock(&self.failures).remove(&key);
+    }
+
+    fn succeeded(&self, obj: &BatchNotification) {
+        lock(&self.failures).remove(&ObjectRef::from_obj(obj));
+    }
+
+    /// Exponential backoff with jitter from `base` up to 5 minutes, per object.
+    fn backoff(&self, obj: &BatchNotification, base: Duration) -> Duration {
+        let attempt = {
+            let mut failures = lock(&self.failures);
+            let n = failures.entry(ObjectRef::from_obj(obj)).or_insert(0);
+            *n += 1;
+            *n - 1
+        };
+        ExponentialBuilder::default()
+            .with_min_delay(base)
+            .with_max_delay(Duration::from_secs(300))
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(attempt)
+            .unwrap_or(Duration::from_secs(300))
+    }
+
+    /// Publishes an Event about `obj`; a failure to publish is logged, not fatal.
+    pub async fn publish(
+        &self,
+        obj: &BatchNotification,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish event");
+        }
+    }
+}
+
+async fn reconcile(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = obj
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
+    let span = tracing::info_span!("reconcile", namespace = %ns, name = %obj.name_any(), generation = obj.metadata.generation);
+    async move {
+        let api: Api<BatchNotification> = Api::namespaced(ctx.client.clone(), &ns);
+        let deleting = obj.metadata.deletion_timestamp.is_some();
+        let result = finalizer(&api, FINALIZER, obj.clone(), |event| async {
+            match event {
+                Finalizer::Apply(o) => reconcile::apply(o, ctx.clone()).await,
+                Finalizer::Cleanup(o) => cleanup::cleanup(o, ctx.clone()).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+        if deleting && result.is_ok() {
+            ctx.forget(&obj);
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_policy(obj: Arc<BatchNotification>, err: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
+    ctx.metrics.reconciled("Error");
+    Action::requeue(ctx.backoff(&obj, Duration::from_secs(1)))
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let api: Api<BatchNotification> = match &ctx.config.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let mut watch = watcher::Config::default();
+    if let Some(selector) = &ctx.config.label_selector {
+        watch = watch.labels(selector);
+    }
+    let (reader, writer) = reflector::store();
+    // Status-only changes (our own writes) do not trigger a reconcile: only
+    // spec (generation), annotations (adoption) and finalizers do. Deletion
+    // bumps a custom resource's generation.
+    let stream = watcher(api, watch)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(stream, reader)
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown);
+    let store = controller.store();
+    let metrics = ctx.metrics.clone();
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            metrics.set_managed_objects(store.len() as i64);
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
