@@ -44,6 +44,18 @@ impl Problem {
         }
     }
 
+    /// A resource under our name that is not ours: a human must act (delete
+    /// it, or annotate to adopt), so Stalled — but looked at again now and then,
+    /// since the fix may happen in AWS, not on this object.
+    pub fn conflict(message: impl Into<String>) -> Problem {
+        Problem {
+            reason: "OwnershipConflict",
+            message: message.into(),
+            stalled: true,
+            retry: Some(Duration::from_secs(60)),
+        }
+    }
+
     pub fn transient(reason: &'static str, message: impl Into<String>, retry: Duration) -> Problem {
         Problem {
             reason,

@@ -35,8 +35,9 @@ pub async fn step(
     let now = k8s_openapi::jiff::Timestamp::now();
     let mut poll = None;
 
+    // A run without an outcome is followed until it has one.
     if let Some(run) = status.runs.first().cloned()
-        && !run.is_finished()
+        && run.outcome.is_none()
     {
         poll = follow(obj, ctx, clients, run, status).await?;
     }
@@ -56,8 +57,7 @@ pub async fn step(
         let mut run = start(obj, ctx, clients, plan, &machine, &name).await?;
         run.trigger = Some(trigger.to_string());
         status.last_trigger = Some(trigger.to_string());
-        record(status, run, run_spec.history_limit());
-        poll = Some(ctx.config.poll_min);
+        poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
     }
 
     // The schedule, like a CronJob's.
@@ -98,8 +98,7 @@ pub async fn step(
                 let name = plan.execution_name_for_schedule(due);
                 let mut run = start(obj, ctx, clients, plan, &machine, &name).await?;
                 run.scheduled_time = Some(due.to_string());
-                record(status, run, run_spec.history_limit());
-                poll = Some(ctx.config.poll_min);
+                poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
             }
         }
         if let Some(next) = decision.next {
@@ -111,6 +110,25 @@ pub async fn step(
         status.next_scheduled_run = None;
     }
     Ok(poll)
+}
+
+/// Records a just-started run; one found already finished (started before a
+/// crash) is read to its outcome at once.
+async fn settle(
+    obj: &BatchNotification,
+    ctx: &Context,
+    clients: &RegionClients,
+    run: RunStatus,
+    limit: u32,
+    status: &mut BatchNotificationStatus,
+) -> Result<Option<Duration>, Problem> {
+    let finished = run.is_finished();
+    record(status, run.clone(), limit);
+    if finished {
+        follow(obj, ctx, clients, run, status).await
+    } else {
+        Ok(Some(ctx.config.poll_min))
+    }
 }
 
 /// StartExecution with our deterministic name; "already exists" means we

@@ -315,7 +315,7 @@ fn exists<T>(
         Ok(None) => Err(Problem::transient(
             "ReferenceNotFound",
             format!("{field}: {what} {arn} does not exist"),
-            Duration::from_secs(30),
+            Duration::from_secs(10),
         )),
         Err(e) => Err(Problem::aws(&format!("{field}: {what} {arn}"), &e)),
     }

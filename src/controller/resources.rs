@@ -31,17 +31,13 @@ fn ownership_problem(
     match plan.ownership(tags) {
         Ownership::Ours => Ok(false),
         Ownership::Adoptable(_) if plan.adopt => Ok(true),
-        Ownership::Adoptable(why) => Err(Problem::stalled(
-            "OwnershipConflict",
-            format!(
-                "{what} already exists and is {why}; to manage it, annotate this object with {}=\"true\"",
-                super::ADOPT_ANNOTATION
-            ),
-        )),
-        Ownership::Other(owner) => Err(Problem::stalled(
-            "OwnershipConflict",
-            format!("{what} already exists and belongs to {owner}; it is left untouched"),
-        )),
+        Ownership::Adoptable(why) => Err(Problem::conflict(format!(
+            "{what} already exists and is {why}; to manage it, annotate this object with {}=\"true\"",
+            super::ADOPT_ANNOTATION
+        ))),
+        Ownership::Other(owner) => Err(Problem::conflict(format!(
+            "{what} already exists and belongs to {owner}; it is left untouched"
+        ))),
     }
 }
 
@@ -65,9 +61,20 @@ pub async fn ensure_topic(
     let mut existed = known.arn == Some(arn.as_str());
     if !existed {
         match topics.create(name, display_name, &plan.tags).await {
+            // CreateTopic is idempotent: it also answers with the ARN of a topic
+            // that already existed (AWS only when the tags match; the emulator
+            // always). Reading the tags back tells a new topic from someone's.
             Ok(_) => {
-                report.created(&what);
-                return Ok(arn);
+                let tags = topics.tags(&arn).await.map_err(aws(&what))?;
+                if plan.ownership(&tags) == Ownership::Ours {
+                    report.created(&what);
+                    return Ok(arn);
+                }
+                if ownership_problem(plan, &what, &tags)? {
+                    topics.tag(&arn, &plan.tags).await.map_err(aws(&what))?;
+                    report.adopted(&what);
+                }
+                existed = true;
             }
             // Same name, other tags: someone's topic, or ours from an older UID.
             Err(e) if matches!(e.kind, ErrorKind::InvalidInput | ErrorKind::AlreadyExists) => {

@@ -4,6 +4,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admission;
 mod reconcile;
+mod runs;
 mod testbed_aws;
 mod testbed_kube;

@@ -431,3 +431,229 @@ async fn updates_in_place_drift_is_corrected_and_steady_state_writes_nothing() {
         "{events:?}"
     );
 }
+
+/// A resource under our deterministic name that belongs to someone else is
+/// never touched; an untagged one is adopted only when asked.
+#[tokio::test]
+async fn ownership_conflicts_stall_and_adoption_is_explicit() {
+    let ctx = Ctx::new("reconcile-owner").await;
+    let existing = crate::testbed_aws::existing_stack(&ctx).await;
+    let names = batchnotify::desired::Names::new("test", &ctx.ns, "owned").expect("names");
+    // Someone else's topic under our name, tagged for another object.
+    let sns = aws_sdk_sns::Client::new(&ctx.aws);
+    let tag = |k: &str, v: &str| {
+        aws_sdk_sns::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .expect("tag")
+    };
+    let foreign = sns
+        .create_topic()
+        .name(&names.topic)
+        .tags(tag("batchnotify.dev/cluster", "test"))
+        .tags(tag("batchnotify.dev/namespace", "someone-else"))
+        .tags(tag("batchnotify.dev/name", "theirs"))
+        .tags(tag("batchnotify.dev/uid", "0000"))
+        .send()
+        .await
+        .expect("foreign topic");
+    let foreign_arn = foreign.topic_arn().unwrap_or_default().to_string();
+
+    let _op = ctx.operator(&[]);
+    let mut obj = example("existing-arns.yaml");
+    obj["metadata"]["name"] = json!("owned");
+    obj["spec"]["jobQueue"] = json!({"arn": existing.queue});
+    obj["spec"]["jobDefinition"] = json!({"arn": existing.job_definition});
+    obj["spec"]["topic"] = json!({"managed": {"displayName": "mine"}});
+    obj["spec"]["run"] = Value::Null;
+    ctx.apply(&obj).await;
+    let stalled = ctx
+        .wait(
+            "owned",
+            "Stalled=True OwnershipConflict",
+            Duration::from_secs(30),
+            |o| {
+                Ctx::condition(o, "Stalled")
+                    .is_some_and(|c| c.0 == "True" && c.1 == "OwnershipConflict")
+            },
+        )
+        .await;
+    let (_, _, message) = Ctx::condition(&stalled, "Stalled").expect("stalled");
+    assert!(message.contains("someone-else/theirs"), "{message}");
+    assert_eq!(
+        Ctx::condition(&stalled, "Ready").map(|c| c.0).as_deref(),
+        Some("False")
+    );
+    // Untouched: still their tags, no display name of ours.
+    assert_eq!(
+        sns_tags(&ctx, &foreign_arn)
+            .await
+            .get("batchnotify.dev/name")
+            .map(String::as_str),
+        Some("theirs")
+    );
+    let attrs = sns
+        .get_topic_attributes()
+        .topic_arn(&foreign_arn)
+        .send()
+        .await
+        .expect("attrs");
+    assert_ne!(
+        attrs
+            .attributes()
+            .and_then(|a| a.get("DisplayName"))
+            .map(String::as_str),
+        Some("mine")
+    );
+    let events = ctx.events("owned").await;
+    assert!(
+        events.iter().any(|(r, _)| r == "OwnershipConflict"),
+        "{events:?}"
+    );
+
+    // Adoption is refused for another object's resource even when asked...
+    obj["metadata"]["annotations"] = json!({"batchnotify.dev/adopt": "true"});
+    ctx.apply(&obj).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sns_tags(&ctx, &foreign_arn)
+            .await
+            .get("batchnotify.dev/name")
+            .map(String::as_str),
+        Some("theirs")
+    );
+
+    // ...but an untagged one (made by hand) is adopted and retagged when asked.
+    obj["metadata"]["annotations"] = json!({});
+    ctx.apply(&obj).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sns.delete_topic()
+        .topic_arn(&foreign_arn)
+        .send()
+        .await
+        .expect("delete foreign");
+    sns.create_topic()
+        .name(&names.topic)
+        .send()
+        .await
+        .expect("untagged topic");
+    obj["metadata"]["annotations"] = json!({"batchnotify.dev/adopt": "true"});
+    ctx.apply(&obj).await;
+    let adopted = ctx.wait_ready("owned").await;
+    let uid = adopted.uid().expect("uid");
+    assert_eq!(
+        sns_tags(&ctx, &foreign_arn)
+            .await
+            .get("batchnotify.dev/uid"),
+        Some(&uid)
+    );
+    let events = ctx.events("owned").await;
+    assert!(events.iter().any(|(r, _)| r == "Adopted"), "{events:?}");
+}
+
+/// `deletionPolicy: Retain` removes the object and leaves AWS as it is.
+#[tokio::test]
+async fn retain_leaves_aws_untouched_and_kubectl_wait_sees_ready() {
+    let ctx = Ctx::new("reconcile-retain").await;
+    let existing = crate::testbed_aws::existing_stack(&ctx).await;
+    let _op = ctx.operator(&[]);
+    let mut obj = example("existing-arns.yaml");
+    obj["spec"]["jobQueue"] = json!({"arn": existing.queue});
+    obj["spec"]["jobDefinition"] = json!({"arn": existing.job_definition});
+    obj["spec"]["topic"] = json!({"managed": {}});
+    obj["spec"]["run"] = Value::Null;
+    obj["spec"]["deletionPolicy"] = json!("Retain");
+    let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+    ctx.apply(&obj).await;
+    let started = std::time::Instant::now();
+    let out = ctx
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=30s",
+            &format!("batchnotification/{name}"),
+        ])
+        .output()
+        .expect("kubectl wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let status = ctx
+        .api()
+        .get(&name)
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    let machine = status.state_machine_arn.expect("machine");
+    let topic = status.topic_arn.expect("topic");
+
+    ctx.api()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    ctx.wait_gone(&name).await;
+    let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
+    sfn.describe_state_machine()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .expect("state machine retained");
+    let sns = aws_sdk_sns::Client::new(&ctx.aws);
+    sns.get_topic_attributes()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .expect("topic retained");
+}
+
+/// A reference to nothing: Ready=False, ReferenceNotFound naming the field;
+/// it recovers by itself once the resource exists.
+#[tokio::test]
+async fn a_missing_reference_is_reported_and_retried() {
+    let ctx = Ctx::new("reconcile-missing").await;
+    let existing = crate::testbed_aws::existing_stack(&ctx).await;
+    let _op = ctx.operator(&[]);
+    let mut obj = example("existing-arns.yaml");
+    let missing_topic = format!("arn:aws:sns:us-east-1:123456789012:{}-later", ctx.prefix);
+    obj["spec"]["jobQueue"] = json!({"arn": existing.queue});
+    obj["spec"]["jobDefinition"] = json!({"arn": existing.job_definition});
+    obj["spec"]["topic"] = json!({"arn": missing_topic});
+    obj["spec"]["run"] = Value::Null;
+    let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+    ctx.apply(&obj).await;
+    let waiting = ctx
+        .wait(&name, "ReferenceNotFound", Duration::from_secs(30), |o| {
+            Ctx::condition(o, "Ready").is_some_and(|c| c.1 == "ReferenceNotFound")
+        })
+        .await;
+    let (status, _, message) = Ctx::condition(&waiting, "Ready").expect("ready");
+    assert_eq!(status, "False");
+    assert!(
+        message.contains("spec.topic.arn") && message.contains(&missing_topic),
+        "{message}"
+    );
+    assert_eq!(
+        Ctx::condition(&waiting, "Stalled").map(|c| c.0).as_deref(),
+        Some("False")
+    );
+    let sns = aws_sdk_sns::Client::new(&ctx.aws);
+    sns.create_topic()
+        .name(format!("{}-later", ctx.prefix))
+        .send()
+        .await
+        .expect("create the topic");
+    // Retried with backoff from 10 s.
+    ctx.wait(
+        &name,
+        "Ready after the reference appears",
+        Duration::from_secs(60),
+        |o| Ctx::condition(o, "Ready").is_some_and(|c| c.0 == "True"),
+    )
+    .await;
+}

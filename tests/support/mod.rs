@@ -35,9 +35,12 @@ pub fn bed() -> &'static TestBed {
             .and_then(|s| s.to_str())
             .unwrap_or("tests")
             .to_string();
-        let logs = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        // Per process: test binaries running at once must not share (and wipe) logs.
+        let runs = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("testbed-logs")
             .join(name);
+        prune_old_runs(&runs, 5);
+        let logs = runs.join(std::process::id().to_string());
         let bed = match TestBed::start(&logs) {
             Ok(bed) => bed,
             Err(e) => panic!("the test bed did not start: {e}"),
@@ -45,6 +48,22 @@ pub fn bed() -> &'static TestBed {
         install_crd(&bed);
         bed
     })
+}
+
+/// Keeps the newest `keep` log folders of earlier runs.
+fn prune_old_runs(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut runs: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(keep);
+    for (_, path) in runs.into_iter().take(excess) {
+        let _ = std::fs::remove_dir_all(path);
+    }
 }
 
 /// The repository's CRD, applied once per bed, and established.

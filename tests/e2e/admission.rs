@@ -1,0 +1,412 @@
+//! Issue #4: the API server itself enforces the BatchNotification contract.
+//! The examples are accepted as written, every manifest under
+//! `tests/admission/invalid/` is rejected with its field named, `spec.region`
+//! cannot change, and `kubectl explain` / `kubectl get` show the docs and
+//! columns. No operator runs here: admission alone decides.
+
+use std::path::{Path, PathBuf};
+
+use batchnotify::api::BatchNotification;
+use kube::Resource;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::support::{Ctx, bed};
+
+fn repo(relative: &str) -> PathBuf {
+    batchnotify_testbed::repo_root().join(relative)
+}
+
+/// The files in `dir` whose names end in `suffix`, sorted (a stable report).
+fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(repo(dir))
+        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
+        .collect();
+    found.sort();
+    found
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn manifest(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// The field path a case file names on its first line: `# field: <path>`.
+fn expected_field(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let first = text.lines().next()?;
+    first
+        .strip_prefix("# field:")
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+}
+
+/// Whether an API error message reports an error at exactly `field`: the
+/// path as a whole, followed by the `: ` that Kubernetes puts between a field
+/// error's path and its detail (stable across versions, unlike CEL's wording).
+/// `spec.jobQueue` is not named by an error at `spec.jobQueue.arn`.
+fn names_field(message: &str, field: &str) -> bool {
+    message.match_indices(field).any(|(at, _)| {
+        let before = message[..at].chars().next_back();
+        let after = &message[at + field.len()..];
+        matches!(before, None | Some(' ' | '[')) && after.starts_with(':')
+    })
+}
+
+/// POST the manifest as it is, with strict field validation: a misspelt field
+/// is an error, not silently pruned (which could make a case pass or fail for
+/// the wrong reason).
+async fn create(ctx: &Ctx, obj: &Value) -> Result<Value, kube::Error> {
+    let url = BatchNotification::url_path(&(), Some(&ctx.ns));
+    let body = serde_json::to_vec(obj).expect("manifest json");
+    let mut request = kube::core::Request::new(url)
+        .create(&PostParams::default(), body)
+        .expect("create request");
+    let uri = format!("{}fieldValidation=Strict", request.uri());
+    *request.uri_mut() = uri.parse().expect("create uri");
+    ctx.client.request(request).await
+}
+
+fn dynamic(ctx: &Ctx) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        ctx.client.clone(),
+        &ctx.ns,
+        &ApiResource::erase::<BatchNotification>(&()),
+    )
+}
+
+/// How a rejection that should name `field` went wrong, if it did.
+fn check_rejection(
+    result: Result<impl std::fmt::Debug, kube::Error>,
+    field: &str,
+) -> Option<String> {
+    match result {
+        Ok(obj) => Some(format!(
+            "accepted, expected a rejection at {field}: {obj:?}"
+        )),
+        Err(kube::Error::Api(status)) if status.code == 422 => {
+            if status.message.contains("unknown field") {
+                Some(format!(
+                    "the manifest has an unknown field: {}",
+                    status.message
+                ))
+            } else if !names_field(&status.message, field) {
+                Some(format!(
+                    "rejected without naming {field}: {}",
+                    status.message
+                ))
+            } else {
+                None
+            }
+        }
+        Err(e) => Some(format!("expected 422 at {field}, got: {e}")),
+    }
+}
+
+#[tokio::test]
+async fn admission_accepts_every_example_as_written() {
+    let ctx = Ctx::new("admission-examples").await;
+    let examples = files("examples", ".yaml");
+    assert!(examples.len() >= 3, "examples: {examples:?}");
+    let mut failures = Vec::new();
+    for path in &examples {
+        let name = file_name(path);
+        let obj = manifest(path);
+        match create(&ctx, &obj).await {
+            // Stored exactly as written: nothing pruned, no schema defaults.
+            Ok(stored) if stored["spec"] != obj["spec"] => failures.push(format!(
+                "{name}: stored spec differs\n  written: {}\n  stored:  {}",
+                obj["spec"], stored["spec"]
+            )),
+            Ok(stored) => {
+                // And the operator's types read it, with the exactly-one-of rules met.
+                match serde_json::from_value::<BatchNotification>(stored) {
+                    Ok(bn) => {
+                        if let Err(e) = bn.spec.validate() {
+                            failures.push(format!("{name}: {e}"));
+                        }
+                    }
+                    Err(e) => failures.push(format!("{name}: the types cannot read it: {e}")),
+                }
+            }
+            Err(e) => failures.push(format!("{name}: rejected: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "examples:\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn admission_rejects_every_invalid_manifest_naming_its_field() {
+    let ctx = Ctx::new("admission-invalid").await;
+    let cases = files("tests/admission/invalid", ".yaml");
+    let mut failures = Vec::new();
+    for path in &cases {
+        let name = file_name(path);
+        let Some(field) = expected_field(path) else {
+            failures.push(format!("{name}: line 1 is not `# field: <path>`"));
+            continue;
+        };
+        let outcome = create(&ctx, &manifest(path)).await;
+        if let Some(failure) = check_rejection(outcome, &field) {
+            failures.push(format!("{name}: {failure}"));
+        }
+    }
+    assert!(cases.len() >= 30, "only {} invalid cases", cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} invalid manifests:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn admission_keeps_region_immutable_on_replace() {
+    let ctx = Ctx::new("admission-immutable").await;
+    let api = dynamic(&ctx);
+    let pairs = files("tests/admission/immutable", ".before.yaml");
+    assert!(!pairs.is_empty(), "no immutable cases");
+    let mut failures = Vec::new();
+    for before_path in &pairs {
+        let name = file_name(before_path);
+        let after_path = PathBuf::from(
+            before_path
+                .to_str()
+                .expect("utf-8 path")
+                .replace(".before.yaml", ".after.yaml"),
+        );
+        let field = expected_field(&after_path).unwrap_or_else(|| "spec.region".into());
+        let before = manifest(before_path);
+        let created = match create(&ctx, &before).await {
+            Ok(created) => created,
+            Err(e) => {
+                failures.push(format!("{name}: the object before was rejected: {e}"));
+                continue;
+            }
+        };
+        let object_name = created["metadata"]["name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        let version = created["metadata"]["resourceVersion"].clone();
+
+        // A PUT of the whole object, as `kubectl replace` sends it.
+        let mut after = manifest(&after_path);
+        after["metadata"]["resourceVersion"] = version.clone();
+        let after: DynamicObject = serde_json::from_value(after).expect("after object");
+        let outcome = api
+            .replace(&object_name, &PostParams::default(), &after)
+            .await;
+        if let Some(failure) = check_rejection(outcome, &field) {
+            failures.push(format!("{name}: {failure}"));
+        }
+
+        // The control: another edit that keeps the region is accepted.
+        let mut edited = before.clone();
+        edited["spec"]["jobName"] = json!("Edited");
+        edited["metadata"]["resourceVersion"] = version;
+        let edited: DynamicObject = serde_json::from_value(edited).expect("edited object");
+        match api
+            .replace(&object_name, &PostParams::default(), &edited)
+            .await
+        {
+            Ok(o) if o.metadata.generation == Some(2) => {}
+            other => failures.push(format!(
+                "{name}: an edit keeping the region should be accepted: {other:?}"
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "immutable region:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn admission_reapplying_an_example_changes_nothing() {
+    let ctx = Ctx::new("admission-reapply").await;
+    let mut failures = Vec::new();
+    for path in files("examples", ".yaml") {
+        let name = file_name(&path);
+        let obj = manifest(&path);
+        let first = ctx.apply(&obj).await;
+        let second = ctx.apply(&obj).await;
+        let written = serde_json::to_value(&second.spec).expect("spec json");
+        if second.metadata.generation != Some(1)
+            || second.metadata.resource_version != first.metadata.resource_version
+        {
+            failures.push(format!(
+                "{name}: generation {:?} → {:?}, resourceVersion {:?} → {:?}",
+                first.metadata.generation,
+                second.metadata.generation,
+                first.metadata.resource_version,
+                second.metadata.resource_version
+            ));
+        }
+        // A GitOps tool compares the live object with the file: no defaults added.
+        if written != obj["spec"] {
+            failures.push(format!(
+                "{name}: live spec differs from the file\n  file: {}\n  live: {written}",
+                obj["spec"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "re-apply:\n{}", failures.join("\n"));
+}
+
+/// `kubectl explain` output with its line wrapping undone.
+fn explain(path: &str) -> String {
+    let out = bed()
+        .kubectl()
+        .args(["explain", path])
+        .output()
+        .expect("run kubectl explain");
+    assert!(
+        out.status.success(),
+        "kubectl explain {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn admission_kubectl_explain_prints_the_field_docs() {
+    let run = explain("batchnotification.spec.run");
+    for phrase in [
+        // Run itself, then its sub-fields (doc comments in src/api/spec.rs).
+        "When to start runs (Step Functions executions). Without it the operator builds the resources but never starts a run.",
+        "trigger <string>",
+        "each new value starts exactly one run",
+        "schedule <string>",
+        "Cron schedule in the CronJob format",
+        "concurrencyPolicy <string>",
+        "IANA time zone the schedule is read in",
+        "How many runs status.runs keeps, newest first, 1-100. Default: 10.",
+    ] {
+        assert!(run.contains(phrase), "missing {phrase:?} in:\n{run}");
+    }
+
+    let managed = explain("bn.spec.jobQueue.managed");
+    for phrase in [
+        "A job queue the operator creates, updates and (with deletionPolicy Delete) deletes.",
+        "computeEnvironment <Object> -required-",
+        "Where the queue's jobs run: exactly one of `arn` or `managed`.",
+        "priority <integer>",
+        "Queue priority, 0-1000",
+    ] {
+        assert!(
+            managed.contains(phrase),
+            "missing {phrase:?} in:\n{managed}"
+        );
+    }
+}
+
+/// A `kubectl get` table as rows of cells (columns are two or more spaces apart).
+fn table(ctx: &Ctx, extra: &[&str]) -> Vec<Vec<String>> {
+    let out = ctx
+        .kubectl()
+        .args(["get", "bn"])
+        .args(extra)
+        .output()
+        .expect("run kubectl get");
+    assert!(
+        out.status.success(),
+        "kubectl get bn: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|cell| !cell.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn admission_kubectl_get_shows_the_printer_columns() {
+    let ctx = Ctx::new("admission-columns").await;
+    let obj = manifest(&repo("examples/existing-arns.yaml"));
+    let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+    create(&ctx, &obj).await.expect("create the example");
+
+    let machine = "arn:aws:states:us-east-1:123456789012:stateMachine/columns-machine";
+    let topic = "arn:aws:sns:us-east-1:123456789012:columns-topic";
+    // Three days ago: kubectl shows it as exactly "3d" for the next hour.
+    let started = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(72);
+    let status = json!({"status": {
+        "conditions": [{
+            "type": "Ready", "status": "True", "reason": "Reconciled", "message": "",
+            "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }],
+        "lastRun": {
+            "name": "run-1",
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:columns-machine:run-1",
+            "status": "SUCCEEDED",
+            "outcome": "Succeeded",
+            "startTime": started.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        },
+        "stateMachineArn": machine,
+        "topicArn": topic,
+    }});
+    ctx.api()
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("patch status");
+
+    let rows = table(&ctx, &[]);
+    assert_eq!(
+        rows[0],
+        ["NAME", "READY", "LAST RUN", "LAST RUN AT", "AGE"],
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[1][..4],
+        [name.as_str(), "True", "Succeeded", "3d"],
+        "{rows:?}"
+    );
+
+    let wide = table(&ctx, &["-o", "wide"]);
+    assert_eq!(
+        wide[0],
+        [
+            "NAME",
+            "READY",
+            "LAST RUN",
+            "LAST RUN AT",
+            "AGE",
+            "STATE MACHINE",
+            "TOPIC"
+        ],
+        "{wide:?}"
+    );
+    assert_eq!(wide[1].len(), 7, "{wide:?}");
+    assert_eq!(wide[1][5..], [machine, topic], "{wide:?}");
+}
+
+#[test]
+fn admission_field_matching_is_exact() {
+    let message = r#"BatchNotification.batchnotify.dev "missing-spec" is invalid: [spec.jobQueue.arn: Invalid value: "x", spec: Required value]"#;
+    assert!(names_field(message, "spec.jobQueue.arn"));
+    assert!(names_field(message, "spec"));
+    assert!(!names_field(message, "spec.jobQueue"));
+    assert!(!names_field("x: spec.tags.team: Too long", "spec.tags"));
+}
