@@ -101,22 +101,22 @@ pub const DEFAULT_MEMORY_MIB: u32 = 2048;
     },
     {
         "rule": v::JOB_QUEUE_IN_REGION,
-        "message": "the job queue ARN must be in spec.region",
+        "message": "the job queue ARN must be in spec.region and its partition",
         "fieldPath": ".jobQueue.arn"
     },
     {
         "rule": v::COMPUTE_ENVIRONMENT_IN_REGION,
-        "message": "the compute environment ARN must be in spec.region",
+        "message": "the compute environment ARN must be in spec.region and its partition",
         "fieldPath": ".jobQueue.managed.computeEnvironment.arn"
     },
     {
         "rule": v::JOB_DEFINITION_IN_REGION,
-        "message": "the job definition ARN must be in spec.region",
+        "message": "the job definition ARN must be in spec.region and its partition",
         "fieldPath": ".jobDefinition.arn"
     },
     {
         "rule": v::TOPIC_IN_REGION,
-        "message": "the topic ARN must be in spec.region",
+        "message": "the topic ARN must be in spec.region and its partition",
         "fieldPath": ".topic.arn"
     }
 ]))]

@@ -99,15 +99,38 @@ pub const EXACTLY_ONE_ARN_OR_MANAGED: &str = "has(self.arn) != has(self.managed)
 /// CEL (transition rule on spec): `region` may be added but never changed or removed.
 pub const REGION_IMMUTABLE: &str =
     "!has(oldSelf.region) || (has(self.region) && self.region == oldSelf.region)";
-/// CEL: the region segment of the job queue ARN equals `spec.region`. The ARN
+/// CEL fragment: the ARN prefix (`arn:<partition>:`) of `spec.region`'s partition.
+macro_rules! partition_prefix {
+    () => {
+        "('arn:' + (self.region.startsWith('cn-') ? 'aws-cn' : (self.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws')) + ':')"
+    };
+}
+
+/// CEL: the job queue ARN is in `spec.region` and its partition. The ARN
 /// patterns leave exactly one `:batch:` / `:sns:` segment, so `contains` is exact.
-pub const JOB_QUEUE_IN_REGION: &str = "!has(self.region) || !has(self.jobQueue.arn) || self.jobQueue.arn.contains(':batch:' + self.region + ':')";
+pub const JOB_QUEUE_IN_REGION: &str = concat!(
+    "!has(self.region) || !has(self.jobQueue.arn) || (self.jobQueue.arn.contains(':batch:' + self.region + ':') && self.jobQueue.arn.startsWith(",
+    partition_prefix!(),
+    "))"
+);
 /// CEL: as [`JOB_QUEUE_IN_REGION`], for the compute environment of a managed queue.
-pub const COMPUTE_ENVIRONMENT_IN_REGION: &str = "!has(self.region) || !has(self.jobQueue.managed) || !has(self.jobQueue.managed.computeEnvironment.arn) || self.jobQueue.managed.computeEnvironment.arn.contains(':batch:' + self.region + ':')";
+pub const COMPUTE_ENVIRONMENT_IN_REGION: &str = concat!(
+    "!has(self.region) || !has(self.jobQueue.managed) || !has(self.jobQueue.managed.computeEnvironment.arn) || (self.jobQueue.managed.computeEnvironment.arn.contains(':batch:' + self.region + ':') && self.jobQueue.managed.computeEnvironment.arn.startsWith(",
+    partition_prefix!(),
+    "))"
+);
 /// CEL: as [`JOB_QUEUE_IN_REGION`], for the job definition.
-pub const JOB_DEFINITION_IN_REGION: &str = "!has(self.region) || !has(self.jobDefinition.arn) || self.jobDefinition.arn.contains(':batch:' + self.region + ':')";
+pub const JOB_DEFINITION_IN_REGION: &str = concat!(
+    "!has(self.region) || !has(self.jobDefinition.arn) || (self.jobDefinition.arn.contains(':batch:' + self.region + ':') && self.jobDefinition.arn.startsWith(",
+    partition_prefix!(),
+    "))"
+);
 /// CEL: as [`JOB_QUEUE_IN_REGION`], for the topic.
-pub const TOPIC_IN_REGION: &str = "!has(self.region) || !has(self.topic.arn) || self.topic.arn.contains(':sns:' + self.region + ':')";
+pub const TOPIC_IN_REGION: &str = concat!(
+    "!has(self.region) || !has(self.topic.arn) || (self.topic.arn.contains(':sns:' + self.region + ':') && self.topic.arn.startsWith(",
+    partition_prefix!(),
+    "))"
+);
 /// CEL: Batch refuses Fargate job definitions without an execution role.
 pub const FARGATE_NEEDS_EXECUTION_ROLE: &str =
     "(has(self.platform) && self.platform == 'EC2') || has(self.executionRoleArn)";

@@ -123,6 +123,18 @@ async fn converge(
                 "spec.region is not set and the operator has no default region (--default-region or AWS_REGION)",
             )
         })?;
+    // Resources never move: CEL forbids changing spec.region, but adding it
+    // (or changing the operator's default) must not move them either.
+    if let Some(current) = status.region.as_deref()
+        && current != region
+    {
+        return Err(Problem::stalled(
+            "RegionChanged",
+            format!(
+                "spec.region: this object's AWS resources are in {current}, not {region}; a region cannot change — delete the object and create a new one"
+            ),
+        ));
+    }
     let account = ctx.account_id().await?;
     let plan = Plan::new(obj, &ctx.config.cluster_name, &region, &account, status)?;
     super::validate::references(spec, &plan)?;

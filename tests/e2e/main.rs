@@ -5,6 +5,7 @@
 mod support;
 
 mod admission;
+mod operator;
 mod reconcile;
 mod runs;
 mod testbed_aws;

@@ -657,3 +657,36 @@ async fn a_missing_reference_is_reported_and_retried() {
     )
     .await;
 }
+
+/// Adding spec.region later (CEL allows adding it) must not move resources.
+#[tokio::test]
+async fn a_region_added_later_that_differs_stalls() {
+    let ctx = Ctx::new("reconcile-region").await;
+    let _op = ctx.operator(&[]);
+    let mut sample = example("sample.yaml");
+    sample["spec"]["run"] = Value::Null;
+    let name = sample["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    ctx.apply(&sample).await;
+    ctx.wait_ready(&name).await;
+    sample["spec"]["region"] = json!("us-west-2");
+    ctx.apply(&sample).await;
+    let stalled = ctx
+        .wait(
+            &name,
+            "Stalled=True RegionChanged",
+            Duration::from_secs(30),
+            |o| {
+                Ctx::condition(o, "Stalled")
+                    .is_some_and(|c| c.0 == "True" && c.1 == "RegionChanged")
+            },
+        )
+        .await;
+    let (_, _, message) = Ctx::condition(&stalled, "Ready").expect("ready");
+    assert!(
+        message.contains("spec.region") && message.contains("us-east-1"),
+        "{message}"
+    );
+}
