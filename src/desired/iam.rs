@@ -49,13 +49,11 @@ pub fn inline_policy(scope: &Scope, inputs: &PolicyInputs<'_>) -> Value {
         "Version": POLICY_VERSION,
         "Statement": [
             {
-                "Sid": "PublishNotification",
                 "Effect": "Allow",
                 "Action": ["sns:Publish"],
                 "Resource": [inputs.topic_arn],
             },
             {
-                "Sid": "SubmitBatchJob",
                 "Effect": "Allow",
                 "Action": ["batch:SubmitJob"],
                 "Resource": submit_job_resources(inputs),
@@ -64,20 +62,17 @@ pub fn inline_policy(scope: &Scope, inputs: &PolicyInputs<'_>) -> Value {
                 // batch:DescribeJobs supports no resource-level permissions (Service
                 // Authorization Reference, "Actions defined by AWS Batch": its Resource
                 // types column is empty), so "*" is the only resource that works.
-                "Sid": "DescribeBatchJobs",
                 "Effect": "Allow",
                 "Action": ["batch:DescribeJobs"],
                 "Resource": ["*"],
             },
             {
                 // Lets Step Functions stop the job when the execution is stopped or times out.
-                "Sid": "TerminateBatchJob",
                 "Effect": "Allow",
                 "Action": ["batch:TerminateJob"],
                 "Resource": [scope.batch_jobs_arn()],
             },
             {
-                "Sid": "ManageBatchJobEventsRule",
                 "Effect": "Allow",
                 "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
                 "Resource": [scope.events_rule_arn(BATCH_EVENTS_RULE)],

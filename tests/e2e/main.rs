@@ -5,6 +5,8 @@
 mod support;
 
 mod admission;
+mod cli;
+mod deploy;
 mod operator;
 mod reconcile;
 mod runs;
