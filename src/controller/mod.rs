@@ -98,7 +98,11 @@ pub struct Context {
     account: tokio::sync::OnceCell<String>,
     full_passes: Mutex<HashMap<ObjectRef<BatchNotification>, FullPass>>,
     failures: Mutex<HashMap<ObjectRef<BatchNotification>, usize>>,
+    references: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a referenced resource, once seen, is taken to still exist.
+const REFERENCE_TTL: Duration = Duration::from_secs(60);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
@@ -122,7 +126,20 @@ impl Context {
             account: tokio::sync::OnceCell::new(),
             full_passes: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            references: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn reference_recently_seen(&self, arn: &str) -> bool {
+        lock(&self.references)
+            .get(arn)
+            .is_some_and(|seen| seen.elapsed() < REFERENCE_TTL)
+    }
+
+    fn reference_seen(&self, arn: &str) {
+        let mut references = lock(&self.references);
+        references.retain(|_, seen| seen.elapsed() < REFERENCE_TTL);
+        references.insert(arn.to_string(), Instant::now());
     }
 
     /// The account of the operator's credentials, asked once.

@@ -151,24 +151,14 @@ async fn converge(
     // apply, in dependency order.
     let queue_arn = match spec.job_queue.source().map_err(spec_error)? {
         Source::Arn(arn) => {
-            exists(
-                clients.batch.job_queue(arn).await,
-                "spec.jobQueue.arn",
-                "job queue",
-                arn,
-            )?;
+            reference(ctx, &clients, Reference::JobQueue, arn).await?;
             status.compute_environment_arn = None;
             arn.to_string()
         }
         Source::Managed(queue) => {
             let ce_arn = match queue.compute_environment.source().map_err(spec_error)? {
                 Source::Arn(arn) => {
-                    exists(
-                        clients.batch.compute_environment(arn).await,
-                        "spec.jobQueue.managed.computeEnvironment.arn",
-                        "compute environment",
-                        arn,
-                    )?;
+                    reference(ctx, &clients, Reference::ComputeEnvironment, arn).await?;
                     arn.to_string()
                 }
                 Source::Managed(ce) => {
@@ -193,22 +183,7 @@ async fn converge(
 
     let job_definition_arn = match spec.job_definition.source().map_err(spec_error)? {
         Source::Arn(arn) => {
-            let def = exists(
-                clients.batch.job_definition(arn).await,
-                "spec.jobDefinition.arn",
-                "job definition",
-                arn,
-            )?;
-            if def.status != "ACTIVE" {
-                return Err(Problem::transient(
-                    "ReferenceNotFound",
-                    format!(
-                        "spec.jobDefinition.arn: job definition {arn} is {}",
-                        def.status
-                    ),
-                    Duration::from_secs(30),
-                ));
-            }
+            reference(ctx, &clients, Reference::JobDefinition, arn).await?;
             arn.to_string()
         }
         Source::Managed(def) => {
@@ -231,12 +206,7 @@ async fn converge(
 
     let topic_arn = match spec.topic.source().map_err(spec_error)? {
         Source::Arn(arn) => {
-            exists(
-                clients.topics.observe(arn).await,
-                "spec.topic.arn",
-                "SNS topic",
-                arn,
-            )?;
+            reference(ctx, &clients, Reference::Topic, arn).await?;
             status.subscriptions.clear();
             arn.to_string()
         }
@@ -313,6 +283,60 @@ async fn converge(
 
 fn spec_error(e: crate::api::SpecError) -> Problem {
     Problem::stalled("InvalidSpec", e.to_string())
+}
+
+/// A resource a spec names by ARN.
+#[derive(Clone, Copy)]
+enum Reference {
+    JobQueue,
+    ComputeEnvironment,
+    JobDefinition,
+    Topic,
+}
+
+/// A referenced resource must exist (a job definition: be ACTIVE). Many
+/// objects often share one queue and job definition: a positive answer is
+/// remembered for a minute, so N objects cost one lookup, not N.
+async fn reference(
+    ctx: &Context,
+    clients: &RegionClients,
+    kind: Reference,
+    arn: &str,
+) -> Result<(), Problem> {
+    if ctx.reference_recently_seen(arn) {
+        return Ok(());
+    }
+    let (field, what) = match kind {
+        Reference::JobQueue => ("spec.jobQueue.arn", "job queue"),
+        Reference::ComputeEnvironment => (
+            "spec.jobQueue.managed.computeEnvironment.arn",
+            "compute environment",
+        ),
+        Reference::JobDefinition => ("spec.jobDefinition.arn", "job definition"),
+        Reference::Topic => ("spec.topic.arn", "SNS topic"),
+    };
+    let found = match kind {
+        Reference::JobQueue => clients.batch.job_queue(arn).await.map(|o| o.map(|_| ())),
+        Reference::ComputeEnvironment => clients
+            .batch
+            .compute_environment(arn)
+            .await
+            .map(|o| o.map(|_| ())),
+        Reference::JobDefinition => match clients.batch.job_definition(arn).await {
+            Ok(Some(def)) if def.status != "ACTIVE" => {
+                return Err(Problem::transient(
+                    "ReferenceNotFound",
+                    format!("{field}: {what} {arn} is {}", def.status),
+                    Duration::from_secs(10),
+                ));
+            }
+            other => other.map(|o| o.map(|_| ())),
+        },
+        Reference::Topic => clients.topics.observe(arn).await.map(|o| o.map(|_| ())),
+    };
+    exists(found, field, what, arn)?;
+    ctx.reference_seen(arn);
+    Ok(())
 }
 
 /// A referenced resource must exist; missing is retried with backoff.
