@@ -14,7 +14,7 @@ MOTO_VENV = $(BATCHNOTIFY_CACHE)/moto-$(shell sed -n 's/^moto\[server\]==//p' em
 ## unit and integration tests against the real control plane and emulator.
 test: testbed-deps lint
 	mkdir -p $(CARGO_TARGET_DIR)
-	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-output.txt
+	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-output.txt
 	cargo test --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test-output.txt
 	scripts/test-summary.sh $(CARGO_TARGET_DIR)/pytest-output.txt $(CARGO_TARGET_DIR)/test-output.txt
 
@@ -23,7 +23,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 emulator-test: testbed-deps
-	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator
+	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd
 
 testbed-deps:
 	scripts/testbed-deps.sh
@@ -33,6 +33,15 @@ testbed-deps:
 testbed: testbed-deps
 	cargo run --quiet -p batchnotify-testbed --bin testbed
 
-## crd: regenerate crds/ from the Rust types.
+## demo: the sample end to end on this machine — builds what is missing,
+## starts the test bed and the operator, shows a run succeed and one fail with
+## both SNS notifications received, then cleans up. `make demo KEEP=1` leaves
+## everything running and prints the export lines.
+demo:
+	DEMO_KEEP=$(or $(KEEP),$(DEMO_KEEP)) scripts/demo.sh
+
+## crd: regenerate crds/ from the Rust types (and the copies deploy/ ships).
 crd:
 	cargo run --quiet --bin crdgen > crds/batchnotify.dev_batchnotifications.yaml
+	cp crds/batchnotify.dev_batchnotifications.yaml deploy/base/crd/batchnotify.dev_batchnotifications.yaml
+	cp crds/batchnotify.dev_batchnotifications.yaml deploy/helm/batchnotify/crds/batchnotify.dev_batchnotifications.yaml

@@ -43,6 +43,7 @@ pub struct Metrics {
     stage_duration: Family<StageLabels, Histogram, fn() -> Histogram>,
     runs: Family<RunLabels, Counter>,
     managed_objects: Gauge,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -62,6 +63,12 @@ impl Metrics {
             );
         let runs = Family::<RunLabels, Counter>::default();
         let managed_objects = Gauge::default();
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease (or runs without leader election)",
+            leader.clone(),
+        );
         registry.register(
             "aws_requests",
             "AWS API requests by service, operation and outcome",
@@ -86,6 +93,7 @@ impl Metrics {
             stage_duration,
             runs,
             managed_objects,
+            leader,
         }
     }
 
@@ -126,6 +134,10 @@ impl Metrics {
 
     pub fn set_managed_objects(&self, n: i64) {
         self.managed_objects.set(n);
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// The text exposition format.

@@ -106,9 +106,13 @@ pub async fn run(mut opts: Options) -> Result<(), OperatorError> {
     ));
 
     client.apiserver_version().await?;
+    // Ready means "this replica can serve": a standby is ready too, or a
+    // Deployment with two replicas would never become Available.
+    health.ready.store(true, Ordering::Relaxed);
 
     // With leader election, wait to lead; stop when the lease is lost.
     let mut lost_rx = None;
+    let mut lease = None;
     if let Some(le) = &opts.leader_election {
         let manager = LeaseManagerBuilder::new(client.clone(), &le.lease_name)
             .with_namespace(&le.lease_namespace)
@@ -117,7 +121,7 @@ pub async fn run(mut opts: Options) -> Result<(), OperatorError> {
             .with_grace((le.duration.as_secs() / 3).max(1))
             .build()
             .await?;
-        let (mut leading, _task) = manager.watch().await;
+        let (mut leading, lease_task) = manager.watch().await;
         tracing::info!(identity = %le.identity, lease = %le.lease_name, "waiting for the leader lease");
         let mut stop = stop_rx.clone();
         tokio::select! {
@@ -125,29 +129,46 @@ pub async fn run(mut opts: Options) -> Result<(), OperatorError> {
             _ = stop.wait_for(|v| *v) => { return Ok(()); }
         }
         tracing::info!(identity = %le.identity, "leading");
+        metrics.set_leader(true);
         let (lost_tx, rx) = watch::channel(false);
         let stop_tx = stop_tx.clone();
-        tokio::spawn(async move {
+        let watcher = tokio::spawn(async move {
             let _ = leading.wait_for(|v| !*v).await;
             let _ = lost_tx.send(true);
             let _ = stop_tx.send(true);
         });
         lost_rx = Some(rx);
+        lease = Some((watcher, lease_task));
     }
 
-    health.ready.store(true, Ordering::Relaxed);
-    let ctx = Arc::new(Context::new(client, aws, opts.controller.clone(), metrics));
+    if opts.leader_election.is_none() {
+        metrics.set_leader(true);
+    }
+    let ctx = Arc::new(Context::new(
+        client,
+        aws,
+        opts.controller.clone(),
+        metrics.clone(),
+    ));
     let controller = tokio::spawn(controller::run(ctx, until_true(stop_rx.clone())));
 
     let mut stop = stop_rx.clone();
     let _ = stop.wait_for(|v| *v).await;
     health.ready.store(false, Ordering::Relaxed);
+    metrics.set_leader(false);
     // Bounded: a controller that cannot reach its API server may not stop by itself.
     if tokio::time::timeout(opts.shutdown_timeout, controller)
         .await
         .is_err()
     {
         tracing::warn!(timeout = ?opts.shutdown_timeout, "controller did not stop in time; exiting");
+    }
+    // Dropping the last receiver makes the lease manager release the lease,
+    // so the next leader takes over at once instead of after its duration.
+    if let Some((watcher, lease_task)) = lease {
+        watcher.abort();
+        let _ = watcher.await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), lease_task).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
     if lost_rx.is_some_and(|rx| *rx.borrow()) {

@@ -1,13 +1,14 @@
 //! Issue #7: the operator as a product — leader election between two
 //! processes, /metrics, /healthz, /readyz.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use serde_json::{Value, json};
 
-use crate::support::{Ctx, Operator, emulator_requests, eventually, example, http};
+use crate::support::{Ctx, Operator, emulator_requests, eventually, example, http, try_http};
 use crate::testbed_aws::existing_stack;
 
 fn metric(text: &str, series: &str) -> Option<f64> {
@@ -148,5 +149,65 @@ async fn with_two_replicas_one_leads_and_the_other_takes_over() {
     ctx.wait_ready(&name).await;
     assert!(emulator_requests(&b.access_key).contains_key("sns:SetTopicAttributes"));
     println!("leader takeover after {takeover:?} (lease duration 4s)");
+    drop(b);
+}
+
+/// A leader stopped gracefully (SIGTERM, as in a rollout) exits cleanly and
+/// releases its lease; the standby serves its probes meanwhile.
+#[tokio::test]
+async fn a_graceful_stop_releases_the_lease() {
+    let ctx = Ctx::new("operator-release").await;
+    let args = |id: &'static str| {
+        [
+            "--leader-election",
+            "--lease-namespace",
+            ctx.ns.as_str(),
+            "--lease-name",
+            "batchnotify-release",
+            "--lease-duration",
+            "90s",
+            "--identity",
+            id,
+        ]
+    };
+    let mut a = Operator::start(&ctx.ns, &format!("{}-a", ctx.ns), &args("replica-a"));
+    eventually("replica-a to lead", Duration::from_secs(20), || async {
+        holder(&ctx, "batchnotify-release")
+            .await
+            .filter(|h| h == "replica-a")
+    })
+    .await;
+    let b = Operator::start(&ctx.ns, &format!("{}-b", ctx.ns), &args("replica-b"));
+    // The standby serves its probes: ready, though not leading.
+    eventually("the standby's /readyz", Duration::from_secs(20), || async {
+        (try_http("GET", &format!("{}/readyz", b.admin)).as_deref() == Some("ok")).then_some(())
+    })
+    .await;
+    let metrics = http("GET", &format!("{}/metrics", b.admin));
+    assert_eq!(
+        metric(&metrics, "batchnotify_leader"),
+        Some(0.0),
+        "{metrics}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &a.child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exited = a.child.wait().expect("wait for replica-a");
+    assert!(exited.success(), "graceful exit: {exited:?}\n{}", a.logs());
+    // Released, not left to expire: the Lease has no holder well inside its
+    // 90 s duration. (The standby's lease manager takes it at the latest at
+    // expiry; releasing matters for the next one that asks.)
+    eventually(
+        "the lease to be released",
+        Duration::from_secs(20),
+        || async {
+            (holder(&ctx, "batchnotify-release").await.as_deref() != Some("replica-a"))
+                .then_some(())
+        },
+    )
+    .await;
     drop(b);
 }

@@ -97,19 +97,24 @@ fn install_crd(bed: &TestBed) {
     );
 }
 
-/// A plain HTTP/1.0 GET or DELETE on loopback (the emulator's own endpoints).
-pub fn http(method: &str, url: &str) -> String {
+/// A plain HTTP/1.0 GET or DELETE on loopback (the emulator's own endpoints,
+/// the operator's admin server); `None` when nothing answers.
+pub fn try_http(method: &str, url: &str) -> Option<String> {
     use std::io::{Read, Write};
     let rest = url.trim_start_matches("http://");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = std::net::TcpStream::connect(host).expect("connect to the emulator");
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("write request");
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    match response.split_once("\r\n\r\n") {
-        Some((_, body)) => body.to_string(),
-        None => String::new(),
-    }
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+/// [`try_http`], which must answer.
+pub fn http(method: &str, url: &str) -> String {
+    try_http(method, url).unwrap_or_else(|| panic!("nothing answered {method} {url}"))
 }
 
 /// Requests the emulator counted for `access_key`, as "service:Operation" → count.
@@ -260,12 +265,28 @@ pub struct Operator {
     pub access_key: String,
     pub admin: String,
     pub log: std::path::PathBuf,
-    ns: String,
     args: Vec<String>,
+    /// Extra environment on top of the bed's (see [`Operator::start_with_env`]).
+    env: Vec<(String, String)>,
 }
 
 impl Operator {
     pub fn start(ns: &str, access_key: &str, extra: &[&str]) -> Operator {
+        Operator::start_with_env(ns, access_key, extra, &[])
+    }
+
+    /// As [`Operator::start`], with `env` on top of the bed's environment, kept
+    /// across [`Operator::restart`]: e.g. `AWS_ENDPOINT_URL` of a fault proxy.
+    pub fn start_with_env(
+        ns: &str,
+        access_key: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let port = batchnotify_testbed::free_port().expect("free port");
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -281,24 +302,22 @@ impl Operator {
             "2s".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut op = Operator {
-            child: spawn_operator(ns, access_key, &args, 0),
+        Operator {
+            child: spawn_operator(access_key, &args, &env, 0),
             access_key: access_key.to_string(),
             admin: format!("http://127.0.0.1:{port}"),
-            log: log_path(ns, 0),
-            ns: ns.to_string(),
+            log: log_path(access_key, 0),
             args,
-        };
-        op.log = log_path(ns, 0);
-        op
+            env,
+        }
     }
 
     /// SIGKILL, then start again with the same flags (a crash and a restart).
     pub fn restart(&mut self, generation: usize) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn_operator(&self.ns, &self.access_key, &self.args, generation);
-        self.log = log_path(&self.ns, generation);
+        self.child = spawn_operator(&self.access_key, &self.args, &self.env, generation);
+        self.log = log_path(&self.access_key, generation);
     }
 
     pub fn kill(&mut self) {
@@ -317,20 +336,21 @@ impl Drop for Operator {
     }
 }
 
-fn log_path(ns: &str, generation: usize) -> std::path::PathBuf {
+/// One log per operator process, named by its access key (unique per operator) and restart.
+fn log_path(access_key: &str, generation: usize) -> std::path::PathBuf {
     bed()
         .log_dir
-        .join(format!("operator-{ns}-{generation}.log"))
+        .join(format!("operator-{access_key}-{generation}.log"))
 }
 
 fn spawn_operator(
-    ns: &str,
     access_key: &str,
     args: &[String],
+    env: &[(String, String)],
     generation: usize,
 ) -> std::process::Child {
     let bed = bed();
-    let log = std::fs::File::create(log_path(ns, generation)).expect("operator log");
+    let log = std::fs::File::create(log_path(access_key, generation)).expect("operator log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchnotify"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -339,8 +359,11 @@ fn spawn_operator(
     for (k, v) in bed.env() {
         cmd.env(k, v);
     }
-    cmd.env("AWS_ACCESS_KEY_ID", access_key)
-        .args(args)
+    cmd.env("AWS_ACCESS_KEY_ID", access_key);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args)
         .process_group(bed.process_group())
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().expect("dup log"))
@@ -450,5 +473,31 @@ impl Ctx {
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
+    }
+}
+
+// ---------------------------------------------------------------- reliability (issue #8)
+
+/// Fault-injecting proxies between the operator and the emulator or the API server.
+pub mod faults;
+
+impl Operator {
+    /// The logs of every generation of this operator (each restart writes its own file).
+    pub fn all_logs(&self) -> String {
+        let prefix = format!("operator-{}-", self.access_key);
+        let mut files: Vec<_> = std::fs::read_dir(&bed().log_dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p: &std::path::PathBuf| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".log"))
+        });
+        files.sort();
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }

@@ -1,0 +1,171 @@
+"""The AWS side of `make demo` (scripts/demo.sh), against the emulator.
+
+Run with the emulator virtualenv's python (boto3 and PyYAML are there), with
+AWS_ENDPOINT_URL and the test bed's credentials in the environment:
+
+  demo_aws.py queue NAME                      prints "URL ARN" of a new SQS queue
+  demo_aws.py manifest FILE NAME QUEUE_ARN    prints FILE as JSON, named NAME, with the
+                                              emulator's default subnets and security
+                                              group, and an sqs subscription to QUEUE_ARN
+                                              (what it put in: on stderr)
+  demo_aws.py receive URL SECONDS             waits for one SNS notification on the queue
+                                              and prints it (exit 1 if none arrives)
+  demo_aws.py job JOB_ID                      prints a Batch job's status and reason
+  demo_aws.py cause < CAUSE                   summarises status.lastRun.cause
+  demo_aws.py gone UID                        lists the AWS resources still tagged for the
+                                              object with this UID (exit 1 if any remain)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+
+import boto3
+import yaml
+
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+UID_TAG = "batchnotify.dev/uid"
+
+
+def queue(name: str) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    print(url, arn)
+
+
+def network() -> dict:
+    """The default VPC's subnets and security groups, as the emulator serves them."""
+    url = f"{os.environ['AWS_ENDPOINT_URL']}/_batchnotify/network?region={REGION}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def manifest(path: str, name: str, queue_arn: str) -> None:
+    with open(path) as f:
+        obj = yaml.safe_load(f)
+    obj["metadata"]["name"] = name
+    net = network()
+    ce = obj["spec"]["jobQueue"]["managed"]["computeEnvironment"]["managed"]
+    ce["subnets"] = net["subnets"][:2]
+    ce["securityGroupIds"] = net["securityGroupIds"][:1]
+    topic = obj["spec"]["topic"]["managed"]
+    topic["subscriptions"] = [{"protocol": "sqs", "endpoint": queue_arn}]
+    json.dump(obj, sys.stdout, indent=2)
+    print()
+    print(
+        f"subnets {', '.join(ce['subnets'])} and security group {ce['securityGroupIds'][0]}"
+        " (the emulator's default VPC)",
+        file=sys.stderr,
+    )
+
+
+def job(job_id: str) -> int:
+    batch = boto3.client("batch", region_name=REGION)
+    jobs = batch.describe_jobs(jobs=[job_id]).get("jobs", [])
+    if not jobs:
+        print(f"no Batch job {job_id}", file=sys.stderr)
+        return 1
+    j = jobs[0]
+    reason = f" ({j['statusReason']})" if j.get("statusReason") else ""
+    definition = j["jobDefinition"].rsplit("/", 1)[-1]
+    print(f"job {j['jobName']} {job_id} of {definition}: {j['status']}{reason}")
+    return 0
+
+
+def cause(text: str) -> None:
+    """A one-line summary of a run's cause (for a failed Batch job: the job's description)."""
+    try:
+        described = json.loads(text)
+    except ValueError:
+        print(text)
+        return
+    if not isinstance(described, dict) or "JobId" not in described:
+        print(text[:200])
+        return
+    print(
+        f"the Batch job as Step Functions saw it ({len(text)} characters of JSON): "
+        f"JobName {described.get('JobName')}, Status {described.get('Status')}"
+        + (f", StatusReason {described['StatusReason']}" if described.get("StatusReason") else "")
+    )
+
+
+def receive(url: str, seconds: float) -> int:
+    sqs = boto3.client("sqs", region_name=REGION)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+        for m in got.get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            try:
+                envelope = json.loads(m["Body"])
+            except ValueError:
+                envelope = {"Message": m["Body"]}
+            for key in ("Type", "TopicArn", "Subject", "Timestamp"):
+                if envelope.get(key):
+                    print(f"{key:>9}: {envelope[key]}")
+            print(f"{'Message':>9}: {envelope.get('Message')}")
+            return 0
+    print(f"no message on {url} within {seconds:g} s", file=sys.stderr)
+    return 1
+
+
+def gone(uid: str) -> int:
+    """Resources still tagged for the object with this UID (the operator tags all it creates)."""
+    left = []
+    sns = boto3.client("sns", region_name=REGION)
+    for t in sns.list_topics().get("Topics", []):
+        tags = sns.list_tags_for_resource(ResourceArn=t["TopicArn"]).get("Tags", [])
+        if {"Key": UID_TAG, "Value": uid} in tags:
+            left.append(t["TopicArn"])
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    for m in sfn.list_state_machines().get("stateMachines", []):
+        tags = sfn.list_tags_for_resource(resourceArn=m["stateMachineArn"]).get("tags", [])
+        if {"key": UID_TAG, "value": uid} in tags:
+            left.append(m["stateMachineArn"])
+    iam = boto3.client("iam", region_name=REGION)
+    for r in iam.list_roles().get("Roles", []):
+        if r["RoleName"].startswith("bn-"):
+            tags = iam.list_role_tags(RoleName=r["RoleName"]).get("Tags", [])
+            if {"Key": UID_TAG, "Value": uid} in tags:
+                left.append(r["Arn"])
+    batch = boto3.client("batch", region_name=REGION)
+    for q in batch.describe_job_queues().get("jobQueues", []):
+        if q.get("tags", {}).get(UID_TAG) == uid:
+            left.append(q["jobQueueArn"])
+    for ce in batch.describe_compute_environments().get("computeEnvironments", []):
+        if ce.get("tags", {}).get(UID_TAG) == uid:
+            left.append(ce["computeEnvironmentArn"])
+    for arn in left:
+        print(f"still there: {arn}")
+    return 1 if left else 0
+
+
+def main(argv: list[str]) -> int:
+    match argv:
+        case ["queue", name]:
+            queue(name)
+        case ["manifest", path, name, queue_arn]:
+            manifest(path, name, queue_arn)
+        case ["receive", url, seconds]:
+            return receive(url, float(seconds))
+        case ["cause"]:
+            cause(sys.stdin.read())
+        case ["job", job_id]:
+            return job(job_id)
+        case ["gone", uid]:
+            return gone(uid)
+        case _:
+            print(__doc__, file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
