@@ -267,18 +267,7 @@ async fn finish(
     let (reason, note) = if succeeded {
         ("RunSucceeded", format!("execution {} succeeded", run.name))
     } else {
-        (
-            "RunFailed",
-            format!(
-                "execution {} ended {}{}",
-                run.name,
-                run.status,
-                run.error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            ),
-        )
+        ("RunFailed", failure_note(&run))
     };
     ctx.metrics
         .run_finished(if succeeded { "Succeeded" } else { "Failed" });
@@ -300,6 +289,16 @@ async fn finish(
         *first = run.clone();
     }
     status.last_run = Some(run);
+}
+
+/// "execution X ended FAILED: States.TaskFailed", for the Event and the condition.
+fn failure_note(run: &RunStatus) -> String {
+    let error = run
+        .error
+        .as_deref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    format!("execution {} ended {}{error}", run.name, run.status)
 }
 
 /// Newest first, at most `limit`; `lastRun` is the newest.
@@ -345,15 +344,7 @@ pub fn set_run_condition(obj: &BatchNotification, status: &mut BatchNotification
                 RUN_SUCCEEDED,
                 false,
                 reason,
-                format!(
-                    "execution {} ended {}{}",
-                    run.name,
-                    run.status,
-                    run.error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                ),
+                failure_note(run),
                 generation,
                 now,
             )

@@ -420,16 +420,22 @@ async fn updates_in_place_drift_is_corrected_and_steady_state_writes_nothing() {
         },
     )
     .await;
-    let events = ctx.events(&name).await;
-    let drift: Vec<_> = events
-        .iter()
-        .filter(|(r, _)| r == "DriftCorrected")
-        .collect();
-    assert!(
-        drift.iter().any(|(_, n)| n.contains("definition"))
-            && drift.iter().any(|(_, n)| n.contains("inline policy")),
-        "{events:?}"
-    );
+    // Events are published right after the AWS calls of the same reconcile.
+    eventually(
+        "a DriftCorrected Event for each",
+        Duration::from_secs(10),
+        || async {
+            let events = ctx.events(&name).await;
+            let drift: Vec<_> = events
+                .iter()
+                .filter(|(r, _)| r == "DriftCorrected")
+                .collect();
+            (drift.iter().any(|(_, n)| n.contains("definition"))
+                && drift.iter().any(|(_, n)| n.contains("inline policy")))
+            .then_some(())
+        },
+    )
+    .await;
 }
 
 /// A resource under our deterministic name that belongs to someone else is
