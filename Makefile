@@ -8,7 +8,7 @@ export BATCHNOTIFY_CACHE ?= $(HOME)/.cache/batchnotify
 export CARGO_TARGET_DIR ?= $(BATCHNOTIFY_CACHE)/target
 MOTO_VENV = $(BATCHNOTIFY_CACHE)/moto-$(shell sed -n 's/^moto\[server\]==//p' emulator/requirements.txt)
 
-.PHONY: test lint unit emulator-test testbed-deps testbed demo crd
+.PHONY: test lint unit emulator-test testbed-deps testbed demo crd reliability
 
 ## test: everything CI runs — formatting, clippy, the emulator launcher's tests,
 ## unit and integration tests against the real control plane and emulator.
@@ -39,6 +39,22 @@ testbed: testbed-deps
 ## everything running and prints the export lines.
 demo:
 	DEMO_KEEP=$(or $(KEEP),$(DEMO_KEEP)) scripts/demo.sh
+
+## reliability: the reliability suite (issue #8) at full strength — 24 SIGKILLs
+## in the crash scenario instead of `make test`'s 5 — printing its summary
+## (kills survived, faults by kind, bad inputs, duplicates, leaks).
+## RELIABILITY_SEED=N replays a run.
+reliability: testbed-deps
+	RELIABILITY_KILLS=$${RELIABILITY_KILLS:-24} cargo test --test reliability -- --nocapture 2>&1 | tee $(CARGO_TARGET_DIR)/reliability-output.txt
+	scripts/test-summary.sh $(CARGO_TARGET_DIR)/reliability-output.txt
+
+## bench: the scale benchmark (issue #9): 10, 100 and 1,000 objects against the
+## test bed, measuring a release operator. BENCH_NS=10,100 picks the sizes (see
+## benches/scale.rs for the other knobs). Prints a table; writes
+## $(CARGO_TARGET_DIR)/bench/scale.{json,svg} and docs/bench/scale.svg.
+.PHONY: bench
+bench: testbed-deps
+	cargo bench --bench scale
 
 ## crd: regenerate crds/ from the Rust types (and the copies deploy/ ships).
 crd:

@@ -11,6 +11,9 @@ every `batch:submitJob(.sync)` task fails with `States.Runtime`. This launcher:
   find `JobId`;
 * gives the interpreter's exceptions their real error code (they went out as
   `"__type": null`);
+* raises `StateMachineAlreadyExists` when CreateStateMachine names an existing
+  machine with another definition, as AWS does (moto returned the old machine
+  as if it were new, which hides an ownership conflict from the operator);
 * fails Batch jobs whose job name or job-definition name matches
   `--fail-jobs-matching`, so that parallel tests can have both outcomes (the
   Docker-free Batch backend otherwise marks every job SUCCEEDED at submit);
@@ -108,6 +111,32 @@ def patch_interpreter_error_codes() -> None:
         ):
             value.TYPE = value.__dict__["code"]
             value.STATUS = value.__dict__.get("status_code", 400)
+
+
+def patch_create_state_machine() -> None:
+    """CreateStateMachine is idempotent on AWS only for the same definition."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.models import StepFunctionBackend
+
+    class AlreadyExists(AWSError):
+        TYPE = "StateMachineAlreadyExists"
+        STATUS = 400
+
+    original = StepFunctionBackend.create_state_machine
+
+    def create_state_machine(self: Any, name: str, definition: str, *args: Any, **kwargs: Any) -> Any:
+        for machine in self.state_machines:
+            if machine.name != name:
+                continue
+            try:
+                same = json.loads(machine.definition) == json.loads(definition)
+            except ValueError:
+                same = machine.definition == definition
+            if not same:
+                raise AlreadyExists(f"State Machine Already Exists: '{machine.arn}'")
+        return original(self, name, definition, *args, **kwargs)
+
+    StepFunctionBackend.create_state_machine = create_state_machine
 
 
 def patch_batch_failure_switch(pattern: re.Pattern[str]) -> None:
@@ -267,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.stock:
         patch_batch_task_conversion()
         patch_interpreter_error_codes()
+        patch_create_state_machine()
         patch_batch_failure_switch(re.compile(args.fail_jobs_matching))
 
     app = RequestCounter(DomainDispatcherApplication(create_backend_app))

@@ -296,3 +296,28 @@ def test_managed_fargate_compute_environment_can_be_created(patched):
         },
     )["computeEnvironmentArn"]
     assert arn.startswith("arn:aws:batch:us-east-1:123456789012:compute-environment/")
+
+
+def test_create_state_machine_with_another_definition_is_refused(patched, stock):
+    definition = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    other = {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}
+    role = "arn:aws:iam::123456789012:role/r"
+    for endpoint, refused in ((patched, True), (stock, False)):
+        sfn = client("stepfunctions", endpoint)
+        name = f"same-{uuid.uuid4().hex[:8]}"
+        arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)[
+            "stateMachineArn"
+        ]
+        # Same definition (other key order): idempotent, as on AWS.
+        again = sfn.create_state_machine(
+            name=name, definition=json.dumps(definition, sort_keys=True, indent=1), roleArn=role
+        )
+        assert again["stateMachineArn"] == arn
+        if refused:
+            with pytest.raises(botocore.exceptions.ClientError) as err:
+                sfn.create_state_machine(name=name, definition=json.dumps(other), roleArn=role)
+            assert err.value.response["Error"]["Code"] == "StateMachineAlreadyExists"
+        else:
+            # Stock moto hands back the old machine as if it were new.
+            quiet = sfn.create_state_machine(name=name, definition=json.dumps(other), roleArn=role)
+            assert quiet["stateMachineArn"] == arn

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, Tag};
 
-use super::error::{Result, call, found, gone};
+use super::error::{AwsError, ErrorKind, Result, call, found, gone};
 use crate::metrics::Metrics;
 
 const S: &str = "sfn";
@@ -58,6 +58,19 @@ fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
+/// How much older than our request a "new" machine may look: clocks differ.
+const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn created_before(
+    created: &aws_sdk_sfn::primitives::DateTime,
+    asked: std::time::SystemTime,
+) -> bool {
+    let Ok(created) = std::time::SystemTime::try_from(*created) else {
+        return false;
+    };
+    created + CLOCK_SKEW < asked
+}
+
 fn time(t: &aws_sdk_sfn::primitives::DateTime) -> Option<String> {
     t.fmt(aws_sdk_sfn::primitives::DateTimeFormat::DateTime)
         .ok()
@@ -75,6 +88,7 @@ impl StateMachines {
         role_arn: &str,
         tag_map: &BTreeMap<String, String>,
     ) -> Result<String> {
+        let asked = std::time::SystemTime::now();
         let out = call(
             &self.metrics,
             S,
@@ -88,6 +102,18 @@ impl StateMachines {
                 .send(),
         )
         .await?;
+        // AWS treats a create with the same name and definition as idempotent
+        // and ignores the tags: a machine that is older than this request was
+        // not made by it, and its owner must be checked like any name taken.
+        if created_before(out.creation_date(), asked) {
+            return Err(AwsError {
+                service: S,
+                operation: "CreateStateMachine",
+                kind: ErrorKind::AlreadyExists,
+                code: Some("StateMachineAlreadyExists".into()),
+                message: format!("{} existed before this request", out.state_machine_arn()),
+            });
+        }
         Ok(out.state_machine_arn().to_string())
     }
 
@@ -304,4 +330,21 @@ pub fn outcome_from_history(events: &[HistoryEvent]) -> ExecutionOutcome {
         }
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sfn::primitives::DateTime;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn a_machine_older_than_the_request_was_not_created_by_it() {
+        let asked = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |secs: u64| DateTime::from(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        assert!(created_before(&at(1_000_000 - 3600), asked));
+        // Within the clock skew either way: taken as made by this request.
+        assert!(!created_before(&at(1_000_000 - 10), asked));
+        assert!(!created_before(&at(1_000_000 + 10), asked));
+    }
 }

@@ -114,7 +114,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Context {
     pub fn new(client: Client, aws: Aws, config: Config, metrics: Arc<Metrics>) -> Context {
         let reporter = Reporter {
-            controller: "batchnotify".into(),
+            controller: REPORTING_CONTROLLER.into(),
             instance: config.instance.clone(),
         };
         Context {
@@ -235,11 +235,74 @@ impl Context {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+        let reference = obj.object_ref(&());
+        let published = if obj.name_any().len() > RECORDER_NAME_LIMIT {
+            self.publish_for_long_name(&event, reference).await
+        } else {
+            self.recorder.publish(&event, &reference).await
+        };
+        if let Err(e) = published {
             tracing::warn!(error = %e, reason, "could not publish event");
         }
     }
+
+    /// kube's Recorder names an Event `<object name>.<hex time>`, which the
+    /// API server refuses past 253 characters: for such names the Event is
+    /// created under a shortened name (its `regarding` reference is whole).
+    async fn publish_for_long_name(
+        &self,
+        event: &Event,
+        reference: k8s_openapi::api::core::v1::ObjectReference,
+    ) -> Result<(), kube::Error> {
+        use k8s_openapi::api::events::v1::Event as K8sEvent;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+
+        let now = jiff::Timestamp::now();
+        let name = reference.name.clone().unwrap_or_default();
+        let prefix: String = name.chars().take(RECORDER_NAME_LIMIT - 1).collect();
+        let prefix = prefix.trim_end_matches(['-', '.']);
+        let ns = reference
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let k8s_event = K8sEvent {
+            metadata: ObjectMeta {
+                name: Some(format!("{prefix}.{:x}", now.as_nanosecond())),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(now)),
+            action: Some(event.action.clone()),
+            reason: Some(event.reason.clone()),
+            note: event.note.clone(),
+            regarding: Some(reference),
+            reporting_controller: Some(REPORTING_CONTROLLER.into()),
+            reporting_instance: Some(
+                self.config
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| REPORTING_CONTROLLER.into()),
+            ),
+            type_: Some(
+                match event.type_ {
+                    EventType::Normal => "Normal",
+                    EventType::Warning => "Warning",
+                }
+                .into(),
+            ),
+            ..Default::default()
+        };
+        Api::<K8sEvent>::namespaced(self.client.clone(), &ns)
+            .create(&Default::default(), &k8s_event)
+            .await
+            .map(|_| ())
+    }
 }
+
+/// The longest object name kube's Recorder can name an Event after:
+/// 253 characters less a dot and up to 16 hex digits of time.
+const RECORDER_NAME_LIMIT: usize = 253 - 1 - 16;
+const REPORTING_CONTROLLER: &str = "batchnotify";
 
 async fn reconcile(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj

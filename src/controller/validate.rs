@@ -21,19 +21,39 @@ pub fn schedule(spec: &BatchNotificationSpec) -> Result<(), Problem> {
 /// the role we create can only be granted resources of its own account, and
 /// a state machine calls Batch and SNS in its own region.
 pub fn references(spec: &BatchNotificationSpec, plan: &Plan) -> Result<(), Problem> {
-    let refs = [
+    let queue = spec.job_queue.managed.as_ref();
+    let environment = queue.and_then(|q| q.compute_environment.managed.as_ref());
+    let job = spec.job_definition.managed.as_ref();
+    // IAM is global: its ARNs carry no region, but a role still cannot be
+    // passed to a service in another account.
+    let regional = [
         ("spec.jobQueue.arn", spec.job_queue.arn.as_deref()),
         (
             "spec.jobQueue.managed.computeEnvironment.arn",
-            spec.job_queue
-                .managed
-                .as_ref()
-                .and_then(|q| q.compute_environment.arn.as_deref()),
+            queue.and_then(|q| q.compute_environment.arn.as_deref()),
         ),
         ("spec.jobDefinition.arn", spec.job_definition.arn.as_deref()),
         ("spec.topic.arn", spec.topic.arn.as_deref()),
     ];
-    for (field, arn) in refs {
+    let roles = [
+        (
+            "spec.jobQueue.managed.computeEnvironment.managed.serviceRoleArn",
+            environment.and_then(|e| e.service_role_arn.as_deref()),
+        ),
+        (
+            "spec.jobDefinition.managed.executionRoleArn",
+            job.and_then(|j| j.execution_role_arn.as_deref()),
+        ),
+        (
+            "spec.jobDefinition.managed.jobRoleArn",
+            job.and_then(|j| j.job_role_arn.as_deref()),
+        ),
+    ];
+    let refs = regional
+        .into_iter()
+        .map(|(field, arn)| (field, arn, true))
+        .chain(roles.into_iter().map(|(field, arn)| (field, arn, false)));
+    for (field, arn, has_region) in refs {
         let Some(arn) = arn else { continue };
         // arn:partition:service:region:account:resource
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -52,7 +72,7 @@ pub fn references(spec: &BatchNotificationSpec, plan: &Plan) -> Result<(), Probl
                 ),
             ));
         }
-        if *region != plan.region {
+        if has_region && *region != plan.region {
             return Err(Problem::stalled(
                 "RegionMismatch",
                 format!(

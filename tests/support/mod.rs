@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+#[allow(unused_imports)] // not every test binary fails jobs on purpose
 pub use batchnotify_testbed::FAIL_MARKER;
 
 static BED: OnceLock<TestBed> = OnceLock::new();

@@ -1,0 +1,259 @@
+//! Crash consistency: BatchNotifications are created, given new triggers,
+//! updated, deleted and re-created while the operator is SIGKILLed at random
+//! moments and restarted. At the end every object has converged (or is gone),
+//! each trigger it was given ran at most once and its latest exactly once, no
+//! AWS resource carries a deleted object's tags, and no status field went
+//! backwards on the way.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::api::DeleteParams;
+use serde_json::{Value, json};
+
+use crate::common::{
+    self, History, assert_no_panic, check_executions, executions, kills, leaks, owned_in,
+};
+use crate::figures::Record;
+use crate::support::faults::{AwsProxy, FaultPlan, Rng, seed_for};
+use crate::support::{Ctx, Operator, bed};
+
+/// One BatchNotification as the test drives it.
+struct Object {
+    name: String,
+    manifest: Value,
+    /// The UID of its current incarnation (a re-created object gets a new one).
+    uid: Option<String>,
+    /// Triggers given to the current incarnation, oldest first.
+    triggers: Vec<String>,
+    deleting: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    Trigger,
+    Update,
+    Delete,
+    Recreate,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_duplicates_and_leaks_nothing() {
+    let seed = seed_for("crash");
+    let mut rec = Record::new("crash", seed);
+    let mut rng = Rng::new(seed);
+    let ctx = Ctx::new("rel-crash").await;
+    let stack = common::referenced_stack(&ctx).await;
+    // Small delays and the odd dropped connection or 500 widen the windows a
+    // kill can land in (mid-call, between a create and its status write).
+    let proxy = AwsProxy::start(
+        &bed().aws_endpoint,
+        FaultPlan {
+            delay: 0.15,
+            max_delay: Duration::from_millis(400),
+            reset: 0.02,
+            server_error: 0.02,
+            ..FaultPlan::default()
+        },
+        seed,
+    );
+    let mut op = Operator::start_with_env(
+        &ctx.ns,
+        &format!("op-{}", ctx.ns),
+        &[],
+        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
+    );
+    let history = History::watch(&ctx);
+
+    let mut objects: Vec<Object> = (0..4)
+        .map(|i| {
+            let name = format!("referenced-{i}");
+            Object {
+                manifest: common::runnable(&name, &stack, "t0"),
+                name,
+                uid: None,
+                triggers: Vec::new(),
+                deleting: false,
+            }
+        })
+        .collect();
+    objects.push(Object {
+        name: "managed-0".into(),
+        manifest: common::managed("managed-0", "t0"),
+        uid: None,
+        triggers: Vec::new(),
+        deleting: false,
+    });
+    let mut deleted_uids: BTreeSet<String> = BTreeSet::new();
+    let mut counter = 0u64;
+    for o in objects.iter_mut() {
+        let applied = ctx.apply(&o.manifest).await;
+        o.uid = applied.uid();
+        o.triggers.push("t0".into());
+        rec.objects += 1;
+    }
+
+    let total_kills = kills();
+    let mut actions = 0u64;
+    for generation in 1..=total_kills {
+        for _ in 0..rng.between(1, 3) {
+            let action = *rng.pick(&[
+                Action::Trigger,
+                Action::Trigger,
+                Action::Trigger,
+                Action::Update,
+                Action::Update,
+                Action::Delete,
+                Action::Recreate,
+                Action::Recreate,
+            ]);
+            counter += 1;
+            if act(
+                &ctx,
+                &mut rng,
+                &mut objects,
+                &mut deleted_uids,
+                action,
+                counter,
+            )
+            .await
+            {
+                actions += 1;
+            }
+            tokio::time::sleep(rng.millis(0, 800)).await;
+        }
+        // The kill lands anywhere: mid-reconcile, mid-AWS call, mid-run, mid-delete.
+        tokio::time::sleep(rng.millis(100, 4000)).await;
+        op.restart(generation as usize);
+        rec.kills += 1;
+    }
+
+    // The last incarnation runs on: everything must converge by itself.
+    let mut live_uids = BTreeSet::new();
+    let mut duplicates = Vec::new();
+    let mut superseded = 0u64;
+    let mut runs = 0u64;
+    for o in &objects {
+        if o.deleting {
+            common::wait_gone(&ctx, &o.name).await;
+            continue;
+        }
+        let last = o.triggers.last().expect("a trigger").clone();
+        let done = common::wait_ran(&ctx, &o.name, &last).await;
+        let uid = done.uid().expect("uid");
+        assert_eq!(
+            Some(&uid),
+            o.uid.as_ref(),
+            "{} was re-created behind our back",
+            o.name
+        );
+        live_uids.insert(uid.clone());
+        let machine = done
+            .status
+            .as_ref()
+            .and_then(|s| s.state_machine_arn.clone())
+            .expect("stateMachineArn");
+        let found = executions(&ctx, &machine).await;
+        let (unexpected, missing) = check_executions(&uid, &o.triggers, &found);
+        // A trigger replaced before the operator saw it (it was down, or busy)
+        // never runs; the latest one must have run exactly once.
+        assert!(
+            !missing.contains(&last),
+            "{}: the latest trigger {last:?} has no execution: {found:?}",
+            o.name
+        );
+        superseded += missing.len() as u64;
+        runs += found.len() as u64;
+        duplicates.extend(unexpected.into_iter().map(|n| format!("{}: {n}", o.name)));
+    }
+    let owned = owned_in(&ctx, &ctx.ns).await;
+    let leaked = leaks(&owned, &live_uids);
+    let regressions = history.regressions();
+    rec.duplicates = duplicates.len() as u64;
+    rec.leaks = leaked.len() as u64;
+    rec.regressions = regressions.len() as u64;
+    rec.aws_faults(&proxy);
+    rec.note(format!(
+        "{actions} actions, {} deleted incarnations, {runs} executions, {superseded} triggers replaced before a run, {} status versions watched",
+        deleted_uids.len(),
+        history.updates()
+    ));
+
+    assert!(
+        duplicates.is_empty(),
+        "duplicate executions: {duplicates:#?}"
+    );
+    assert!(leaked.is_empty(), "leaked AWS resources: {leaked:#?}");
+    assert!(
+        regressions.is_empty(),
+        "status went backwards: {regressions:#?}"
+    );
+    assert_no_panic(&op);
+}
+
+/// Performs one action; false when nothing was eligible.
+async fn act(
+    ctx: &Ctx,
+    rng: &mut Rng,
+    objects: &mut [Object],
+    deleted_uids: &mut BTreeSet<String>,
+    action: Action,
+    n: u64,
+) -> bool {
+    let live: Vec<usize> = (0..objects.len())
+        .filter(|i| !objects[*i].deleting)
+        .collect();
+    let gone: Vec<usize> = (0..objects.len())
+        .filter(|i| objects[*i].deleting)
+        .collect();
+    match action {
+        Action::Trigger | Action::Update if !live.is_empty() => {
+            let o = &mut objects[*rng.pick(&live)];
+            if matches!(action, Action::Trigger) {
+                let trigger = format!("t{n}");
+                o.manifest["spec"]["run"]["trigger"] = json!(trigger);
+                o.triggers.push(trigger);
+            } else {
+                o.manifest["spec"]["messages"] =
+                    json!({"success": format!("succeeded (update {n})")});
+                if o.manifest["spec"]["jobDefinition"]["managed"].is_object() {
+                    // A new job definition revision; the old one must be deregistered.
+                    o.manifest["spec"]["jobDefinition"]["managed"]["command"] =
+                        json!(["echo", format!("update {n}")]);
+                }
+            }
+            let applied = ctx.apply(&o.manifest).await;
+            assert_eq!(applied.uid(), o.uid, "{} changed UID", o.name);
+            true
+        }
+        Action::Delete if live.len() > 1 => {
+            let o = &mut objects[*rng.pick(&live)];
+            ctx.api()
+                .delete(&o.name, &DeleteParams::default())
+                .await
+                .unwrap_or_else(|e| panic!("delete {}: {e}", o.name));
+            if let Some(uid) = o.uid.take() {
+                deleted_uids.insert(uid);
+            }
+            o.triggers.clear();
+            o.deleting = true;
+            true
+        }
+        Action::Recreate if !gone.is_empty() => {
+            let o = &mut objects[*rng.pick(&gone)];
+            // Only once the old incarnation's cleanup has finished.
+            if !matches!(ctx.api().get_opt(&o.name).await, Ok(None)) {
+                return false;
+            }
+            let trigger = format!("t{n}");
+            o.manifest["spec"]["run"]["trigger"] = json!(trigger);
+            let applied = ctx.apply(&o.manifest).await;
+            o.uid = applied.uid();
+            o.triggers = vec![trigger];
+            o.deleting = false;
+            true
+        }
+        _ => false,
+    }
+}
