@@ -1,0 +1,789 @@
+//! The scale benchmark (issue #9): what "frugal with AWS and API-server calls"
+//! means, as figures.
+//!
+//! `cargo bench --bench scale` (`make bench`) runs the full version against
+//! its own test bed: for each N (`BENCH_NS`, default 10,100,1000) a fresh
+//! operator process and N BatchNotifications applied at once — each with a
+//! managed topic, role and state machine over ONE shared queue and job
+//! definition — then:
+//!
+//! 1. create: time until all Ready, apply→Ready latency, AWS calls per object
+//!    by operation (at the emulator and at the operator's /metrics: they must
+//!    agree), API-server writes per object, RSS and CPU;
+//! 2. runs: `spec.run.trigger` bumped on every object, until every result is
+//!    in status; DescribeExecution calls per run;
+//! 3. restart: the operator stopped and started again (with a short
+//!    `--resync`): what its first pass over N Ready objects costs;
+//! 4. steady state: two resync periods with no drift.
+//!
+//! Plus one object at a time on an idle operator (the latency a user feels),
+//! and N=`BENCH_TUNE_N` created at each `--concurrency` of `BENCH_TUNE`.
+//! Each figure is printed next to its floor and issue #9's target; the
+//! targets are not asserted. The table goes to stdout, JSON and an SVG chart
+//! to `$CARGO_TARGET_DIR/bench/`, the chart also to `docs/bench/scale.svg`.
+//!
+//! Under `cargo test` (no `--bench` argument) it runs a tiny version — N=5,
+//! one round, short phases — that only keeps the harness working; it still
+//! fails when an object never gets Ready, a run never ends, or the emulator's
+//! count of AWS calls and the operator's disagree.
+//!
+//! Knobs (environment): `BENCH_NS`, `BENCH_CONCURRENCY` (16), `BENCH_TUNE`
+//! (4,16,64; empty to skip), `BENCH_TUNE_N` (100), `BENCH_SINGLES` (5),
+//! `BENCH_RESYNC_SECS` (default: the create phase's duration, at least 10),
+//! `BENCH_TIMEOUT_SECS` (per wait; default 60 + 0.6 s per object),
+//! `BENCH_OPERATOR` (the operator binary; default the one cargo built for
+//! this profile: release under `cargo bench`, debug under `cargo test`).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod measure;
+mod observe;
+mod report;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use batchnotify::api::BatchNotification;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use measure::{ApiserverWrites, Cpu, Ops};
+use observe::{Observer, ROUND_LABEL, Writes};
+use report::{Agree, Latency, Phase, Results, Round as RoundFigures, Runs, Single, Steady, Tune};
+
+/// Requests in flight when the bench applies or patches many objects.
+const CLIENT_PARALLELISM: usize = 32;
+/// Objects per namespace.
+const PER_NAMESPACE: usize = 100;
+
+struct Settings {
+    tiny: bool,
+    sizes: Vec<usize>,
+    concurrency: u16,
+    tune: Vec<u16>,
+    tune_n: usize,
+    singles: usize,
+    resync: Option<u64>,
+    timeout: Option<u64>,
+    operator: PathBuf,
+}
+
+fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn env_num<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let tiny = !std::env::args().any(|a| a == "--bench");
+        let operator = std::env::var_os("BENCH_OPERATOR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_batchnotify")));
+        if tiny {
+            return Settings {
+                tiny,
+                sizes: vec![5],
+                concurrency: 16,
+                tune: Vec::new(),
+                tune_n: 0,
+                singles: 1,
+                resync: Some(3),
+                timeout: Some(120),
+                operator,
+            };
+        }
+        Settings {
+            tiny,
+            sizes: env_list("BENCH_NS", "10,100,1000"),
+            concurrency: env_num("BENCH_CONCURRENCY").unwrap_or(16),
+            tune: env_list("BENCH_TUNE", "4,16,64"),
+            tune_n: env_num("BENCH_TUNE_N").unwrap_or(100),
+            singles: env_num("BENCH_SINGLES").unwrap_or(5),
+            resync: env_num("BENCH_RESYNC_SECS"),
+            timeout: env_num("BENCH_TIMEOUT_SECS"),
+            operator,
+        }
+    }
+
+    fn timeout(&self, n: usize) -> Duration {
+        Duration::from_secs(self.timeout.unwrap_or(60 + n as u64 * 6 / 10))
+    }
+}
+
+// ---------------------------------------------------------------- the operator process
+
+/// One operator process watching every namespace, under its own access key so
+/// that the emulator counts its calls apart. Killed on drop.
+struct Operator {
+    child: Child,
+    key: String,
+    admin: String,
+}
+
+impl Operator {
+    fn start(binary: &Path, key: &str, extra: &[String]) -> Operator {
+        let bed = support::bed();
+        let port = batchnotify_testbed::free_port().expect("free port");
+        let log_path = bed.log_dir.join(format!("operator-{key}.log"));
+        let log = std::fs::File::create(&log_path).expect("operator log");
+        let mut cmd = Command::new(binary);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // The operator's default level: what a deployment logs.
+            .env("RUST_LOG", "info");
+        for (k, v) in bed.env() {
+            cmd.env(k, v);
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", key)
+            .args(["run", "--cluster-name", "bench", "--admin-addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .process_group(bed.process_group())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log);
+        Operator {
+            child: cmd.spawn().expect("spawn the operator"),
+            key: key.to_string(),
+            admin: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn ready(&self) {
+        let url = format!("{}/readyz", self.admin);
+        support::eventually(
+            "the operator's /readyz",
+            Duration::from_secs(60),
+            || async { (support::try_http("GET", &url).as_deref() == Some("ok")).then_some(()) },
+        )
+        .await;
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn metrics(&self) -> String {
+        support::try_http("GET", &format!("{}/metrics", self.admin)).unwrap_or_default()
+    }
+
+    fn reconciles(&self) -> u64 {
+        measure::counter_sum(&self.metrics(), "batchnotify_reconciles_total")
+    }
+
+    /// SIGTERM, as a rollout does; SIGKILL if it has not exited in 15 s.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- snapshots
+
+/// Every counter at one moment.
+struct Snapshot {
+    at: Instant,
+    emulator: Ops,
+    operator: Ops,
+    reconciles: u64,
+    writes: Writes,
+    apiserver: ApiserverWrites,
+    bench_writes: u64,
+    cpu: Cpu,
+}
+
+/// One round's objects: `keys` spread over `namespaces`, all labelled `label`.
+struct Round {
+    label: String,
+    namespaces: Vec<String>,
+    keys: Vec<(String, String)>,
+}
+
+struct Bench {
+    settings: Settings,
+    client: Client,
+    observer: Observer,
+    /// The object every round applies (metadata and spec filled in per object).
+    template: serde_json::Value,
+    /// BatchNotification writes the bench made (creates, trigger bumps): the
+    /// API server counts them too, and they are not the operator's.
+    bench_writes: AtomicU64,
+    failures: Vec<String>,
+}
+
+impl Bench {
+    fn snapshot(&self, key: &str, op: Option<&Operator>, round: &Round) -> Snapshot {
+        let metrics = op.map(Operator::metrics).unwrap_or_default();
+        Snapshot {
+            at: Instant::now(),
+            emulator: measure::emulator_ops(key),
+            operator: measure::operator_ops(&metrics),
+            reconciles: measure::counter_sum(&metrics, "batchnotify_reconciles_total"),
+            writes: self.observer.writes(&round.namespaces),
+            apiserver: measure::apiserver_writes(),
+            bench_writes: self.bench_writes.load(Ordering::SeqCst),
+            cpu: Cpu::now(op.map(Operator::pid)),
+        }
+    }
+
+    /// Waits until nothing moves: the emulator's count and the operator's agree
+    /// and neither (nor the watch) changed for half a second. False after 30 s.
+    async fn quiet(&self, op: &Operator, round: &Round) -> bool {
+        let start = Instant::now();
+        let mut last = None;
+        while start.elapsed() < Duration::from_secs(30) {
+            let now = (
+                measure::emulator_ops(&op.key),
+                measure::operator_ops(&op.metrics()),
+                self.observer.writes(&round.namespaces),
+            );
+            if now.0 == now.1 && last.as_ref() == Some(&now) {
+                return true;
+            }
+            last = Some(now);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        false
+    }
+
+    fn phase(&self, a: &Snapshot, b: &Snapshot) -> Phase {
+        let emulator = measure::diff(&a.emulator, &b.emulator);
+        let operator = measure::diff(&a.operator, &b.operator);
+        let mut aws = BTreeMap::new();
+        for op in emulator.keys().chain(operator.keys()) {
+            aws.insert(
+                op.clone(),
+                Agree {
+                    emulator: emulator.get(op).copied().unwrap_or(0),
+                    operator: operator.get(op).copied().unwrap_or(0),
+                },
+            );
+        }
+        let api = b.apiserver.since(&a.apiserver);
+        let bench = b.bench_writes - a.bench_writes;
+        Phase {
+            seconds: b.at.duration_since(a.at).as_secs_f64(),
+            aws,
+            writes: b.writes.since(&a.writes),
+            apiserver_writes: (api.batchnotifications + api.events).saturating_sub(bench),
+            cpu: b.cpu.since(&a.cpu),
+            reconciles: b.reconciles.saturating_sub(a.reconciles),
+        }
+    }
+
+    fn check_phase(&mut self, what: &str, phase: &Phase, agreed: bool) {
+        if !agreed || phase.aws.values().any(|a| a.emulator != a.operator) {
+            let differ: Vec<String> = phase
+                .aws
+                .iter()
+                .filter(|(_, a)| a.emulator != a.operator)
+                .map(|(k, a)| format!("{k}: emulator {} operator {}", a.emulator, a.operator))
+                .collect();
+            self.failures.push(format!(
+                "{what}: the emulator's count of AWS calls and the operator's disagree: {}",
+                differ.join(", ")
+            ));
+        }
+        if phase.apiserver_writes < phase.writes.operator() {
+            self.failures.push(format!(
+                "{what}: the API server counted {} writes, the watch saw {}",
+                phase.apiserver_writes,
+                phase.writes.operator()
+            ));
+        }
+    }
+
+    // ------------------------------------------------------------ objects
+
+    async fn round(&self, label: &str, n: usize) -> Round {
+        let namespaces: Vec<String> = (0..n.div_ceil(PER_NAMESPACE))
+            .map(|i| format!("bench-{label}-{i}"))
+            .collect();
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        for ns in &namespaces {
+            let obj: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": ns}})).expect("namespace");
+            api.create(&PostParams::default(), &obj)
+                .await
+                .unwrap_or_else(|e| panic!("create namespace {ns}: {e}"));
+        }
+        let keys = (0..n)
+            .map(|i| (namespaces[i / PER_NAMESPACE].clone(), format!("obj-{i:04}")))
+            .collect();
+        Round {
+            label: label.to_string(),
+            namespaces,
+            keys,
+        }
+    }
+
+    /// A managed topic, role and state machine over the shared queue and job
+    /// definition; no run until the runs phase.
+    fn object(&self, round: &Round, ns: &str, name: &str) -> BatchNotification {
+        let mut v = self.template.clone();
+        v["metadata"] = json!({
+            "name": name,
+            "namespace": ns,
+            "labels": {ROUND_LABEL: round.label},
+        });
+        serde_json::from_value(v).expect("a BatchNotification")
+    }
+
+    /// Creates `keys` (at most [`CLIENT_PARALLELISM`] at once); when each create returned.
+    async fn create(&self, round: &Round, keys: &[(String, String)]) -> Vec<Instant> {
+        let jobs = keys.iter().map(|(ns, name)| {
+            let api: Api<BatchNotification> = Api::namespaced(self.client.clone(), ns);
+            let obj = self.object(round, ns, name);
+            async move {
+                api.create(&PostParams::default(), &obj)
+                    .await
+                    .unwrap_or_else(|e| panic!("create {ns}/{name}: {e}"));
+                Instant::now()
+            }
+        });
+        let done: Vec<Instant> = futures::stream::iter(jobs)
+            .buffered(CLIENT_PARALLELISM)
+            .collect()
+            .await;
+        self.bench_writes
+            .fetch_add(keys.len() as u64, Ordering::SeqCst);
+        done
+    }
+
+    /// Sets `spec.run.trigger` on every object; when each patch returned.
+    async fn trigger(&self, round: &Round, value: &str) -> Vec<Instant> {
+        let patch = json!({"spec": {"run": {"trigger": value}}});
+        let jobs = round.keys.iter().map(|(ns, name)| {
+            let api: Api<BatchNotification> = Api::namespaced(self.client.clone(), ns);
+            let patch = &patch;
+            async move {
+                api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .unwrap_or_else(|e| panic!("patch {ns}/{name}: {e}"));
+                Instant::now()
+            }
+        });
+        let done: Vec<Instant> = futures::stream::iter(jobs)
+            .buffered(CLIENT_PARALLELISM)
+            .collect()
+            .await;
+        self.bench_writes
+            .fetch_add(round.keys.len() as u64, Ordering::SeqCst);
+        done
+    }
+
+    /// Waits until `seen` has a time for every key; the times, or how many had one.
+    async fn wait_all(
+        &self,
+        keys: &[(String, String)],
+        limit: Duration,
+        seen: impl Fn(&Observer, &[(String, String)]) -> Vec<Option<Instant>>,
+    ) -> Result<Vec<Instant>, usize> {
+        let start = Instant::now();
+        loop {
+            let times = seen(&self.observer, keys);
+            if times.iter().all(Option::is_some) {
+                return Ok(times.into_iter().flatten().collect());
+            }
+            if start.elapsed() > limit {
+                return Err(times.iter().filter(|t| t.is_some()).count());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // ------------------------------------------------------------ phases
+
+    /// N objects applied at once to a running operator, until all are Ready.
+    async fn create_phase(
+        &mut self,
+        what: &str,
+        op: &Operator,
+        round: &Round,
+    ) -> Option<(Phase, f64, Latency)> {
+        let n = round.keys.len();
+        let s0 = self.snapshot(&op.key, Some(op), round);
+        let created = self.create(round, &round.keys).await;
+        let ready = self
+            .wait_all(&round.keys, self.settings.timeout(n), Observer::ready_at)
+            .await;
+        let ready = match ready {
+            Ok(r) => r,
+            Err(done) => {
+                self.failures
+                    .push(format!("{what}: only {done} of {n} objects became Ready"));
+                return None;
+            }
+        };
+        let last = ready.iter().max().copied().unwrap_or(s0.at);
+        let agreed = self.quiet(op, round).await;
+        let s1 = self.snapshot(&op.key, Some(op), round);
+        let phase = self.phase(&s0, &s1);
+        self.check_phase(what, &phase, agreed);
+        let latency = Latency::of(&created, &ready);
+        Some((phase, last.duration_since(s0.at).as_secs_f64(), latency))
+    }
+
+    /// The full round at one N: create, runs, restart, steady state.
+    async fn scale_round(&mut self, n: usize) -> Option<RoundFigures> {
+        let c = self.settings.concurrency;
+        let label = format!("n{n}-c{c}");
+        let what = format!("N={n}");
+        let round = self.round(&label, n).await;
+        let selector = format!("{ROUND_LABEL}={label}");
+        let a = Operator::start(
+            &self.settings.operator,
+            &format!("bench-{label}-a"),
+            &[
+                "--concurrency".into(),
+                c.to_string(),
+                "--label-selector".into(),
+                selector.clone(),
+            ],
+        );
+        a.ready().await;
+        let (create, all_ready, latency) = self
+            .create_phase(&format!("{what} create"), &a, &round)
+            .await?;
+        // Settled: two seconds after the last write.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (rss_peak, rss_settled) = measure::rss_mib(a.pid());
+        let mut figures = RoundFigures {
+            n,
+            concurrency: c,
+            namespaces: round.namespaces.len(),
+            all_ready_s: all_ready,
+            latency,
+            create,
+            rss_peak_mib: rss_peak,
+            rss_settled_mib: rss_settled,
+            runs: None,
+            restart: None,
+            restart_rss_mib: 0.0,
+            steady: None,
+        };
+
+        // Runs: one per object, all at once.
+        let s0 = self.snapshot(&a.key, Some(&a), &round);
+        let patched = self.trigger(&round, "1").await;
+        let results = self
+            .wait_all(&round.keys, self.settings.timeout(n), |o, k| {
+                o.result_at(k, "1")
+            })
+            .await;
+        match results {
+            Ok(done) => {
+                let last = done.iter().max().copied().unwrap_or(s0.at);
+                let agreed = self.quiet(&a, &round).await;
+                let s1 = self.snapshot(&a.key, Some(&a), &round);
+                let phase = self.phase(&s0, &s1);
+                self.check_phase(&format!("{what} runs"), &phase, agreed);
+                figures.runs = Some(Runs {
+                    all_done_s: last.duration_since(s0.at).as_secs_f64(),
+                    latency: Latency::of(&patched, &done),
+                    rss_peak_mib: measure::rss_mib(a.pid()).0,
+                    phase,
+                });
+            }
+            Err(done) => self.failures.push(format!(
+                "{what} runs: only {done} of {n} results reached status"
+            )),
+        }
+
+        // Restart: stop, start again with a short resync; its first pass.
+        let mut a = a;
+        a.stop();
+        let resync = self
+            .settings
+            .resync
+            .unwrap_or_else(|| (all_ready.ceil() as u64).max(10));
+        let key_b = format!("bench-{label}-b");
+        let s0 = self.snapshot(&key_b, None, &round);
+        let b = Operator::start(
+            &self.settings.operator,
+            &key_b,
+            &[
+                "--concurrency".into(),
+                c.to_string(),
+                "--label-selector".into(),
+                selector,
+                "--resync".into(),
+                format!("{resync}s"),
+            ],
+        );
+        b.ready().await;
+        let limit = self.settings.timeout(n);
+        let passed = support::eventually("the restarted operator's first pass", limit, || async {
+            (b.reconciles() >= n as u64).then_some(())
+        });
+        passed.await;
+        let agreed = self.quiet(&b, &round).await;
+        let s1 = self.snapshot(&b.key, Some(&b), &round);
+        let restart = self.phase(&s0, &s1);
+        self.check_phase(&format!("{what} restart"), &restart, agreed);
+        figures.restart = Some(restart);
+        figures.restart_rss_mib = measure::rss_mib(b.pid()).1;
+
+        // Steady state: two resync periods, no drift.
+        let s0 = self.snapshot(&b.key, Some(&b), &round);
+        tokio::time::sleep(Duration::from_secs(2 * resync)).await;
+        let start = Instant::now();
+        while b.reconciles() < s0.reconciles + 2 * n as u64
+            && start.elapsed() < Duration::from_secs(resync) + limit
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let agreed = self.quiet(&b, &round).await;
+        let s1 = self.snapshot(&b.key, Some(&b), &round);
+        let phase = self.phase(&s0, &s1);
+        self.check_phase(&format!("{what} steady state"), &phase, agreed);
+        figures.steady = Some(Steady {
+            resync_s: resync,
+            passes: phase.reconciles as f64 / n as f64,
+            rss_mib: measure::rss_mib(b.pid()).1,
+            phase,
+        });
+        Some(figures)
+    }
+
+    /// One object at a time on an idle operator.
+    async fn singles(&mut self, k: usize) -> Option<Single> {
+        let round = self.round("single", k).await;
+        let op = Operator::start(
+            &self.settings.operator,
+            "bench-single",
+            &["--label-selector".into(), format!("{ROUND_LABEL}=single")],
+        );
+        op.ready().await;
+        let s0 = self.snapshot(&op.key, Some(&op), &round);
+        let mut latencies = Vec::new();
+        for key in &round.keys {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let keys = std::slice::from_ref(key);
+            let created = self.create(&round, keys).await;
+            match self
+                .wait_all(keys, self.settings.timeout(1), Observer::ready_at)
+                .await
+            {
+                Ok(ready) => latencies.push(Latency::of(&created, &ready).p50_ms),
+                Err(_) => {
+                    self.failures
+                        .push(format!("single {}/{} never became Ready", key.0, key.1));
+                    return None;
+                }
+            }
+        }
+        let agreed = self.quiet(&op, &round).await;
+        let s1 = self.snapshot(&op.key, Some(&op), &round);
+        let phase = self.phase(&s0, &s1);
+        self.check_phase("single objects", &phase, agreed);
+        Some(Single {
+            latencies_ms: latencies,
+            phase,
+        })
+    }
+
+    /// N objects created at one --concurrency.
+    async fn tune(&mut self, n: usize, c: u16) -> Option<Tune> {
+        let label = format!("tune-n{n}-c{c}");
+        let round = self.round(&label, n).await;
+        let op = Operator::start(
+            &self.settings.operator,
+            &format!("bench-{label}"),
+            &[
+                "--concurrency".into(),
+                c.to_string(),
+                "--label-selector".into(),
+                format!("{ROUND_LABEL}={label}"),
+            ],
+        );
+        op.ready().await;
+        let (phase, all_ready_s, latency) = self
+            .create_phase(&format!("tune c={c}"), &op, &round)
+            .await?;
+        Some(Tune {
+            n,
+            concurrency: c,
+            all_ready_s,
+            latency,
+            rss_peak_mib: measure::rss_mib(op.pid()).0,
+            phase,
+        })
+    }
+}
+
+/// The queue and job definition every object references: made here, by hand,
+/// so that the operator's per-object work is its own.
+async fn shared_stack(aws: &SdkConfig) -> (String, String) {
+    use aws_sdk_batch::types::{
+        CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
+        ResourceRequirement, ResourceType,
+    };
+    let p = format!("bench{}", std::process::id());
+    let iam = aws_sdk_iam::Client::new(aws);
+    let batch = aws_sdk_batch::Client::new(aws);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"
+    }]});
+    let role = iam
+        .create_role()
+        .role_name(format!("{p}-batch"))
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create the compute environment's role");
+    let ce = batch
+        .create_compute_environment()
+        .compute_environment_name(format!("{p}-ce"))
+        .r#type(CeType::Unmanaged)
+        .state(CeState::Enabled)
+        .service_role(role.role().map(|r| r.arn()).unwrap_or_default())
+        .send()
+        .await
+        .expect("create compute environment");
+    let queue = batch
+        .create_job_queue()
+        .job_queue_name(format!("{p}-queue"))
+        .state(JqState::Enabled)
+        .priority(1)
+        .compute_environment_order(
+            ComputeEnvironmentOrder::builder()
+                .order(1)
+                .compute_environment(ce.compute_environment_arn().unwrap_or_default())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create job queue");
+    let requirement =
+        |t: ResourceType, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
+    let def = batch
+        .register_job_definition()
+        .job_definition_name(format!("{p}-job"))
+        .r#type(JobDefinitionType::Container)
+        .container_properties(
+            ContainerProperties::builder()
+                .image("busybox")
+                .command("true")
+                .resource_requirements(requirement(ResourceType::Vcpu, "1"))
+                .resource_requirements(requirement(ResourceType::Memory, "512"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register job definition");
+    (
+        queue.job_queue_arn().unwrap_or_default().to_string(),
+        def.job_definition_arn().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let settings = Settings::from_env();
+    let started = Instant::now();
+    let bed = support::bed();
+    let client = support::kube_client(bed).await;
+    let aws = support::aws_config(bed).await;
+    let (queue, job_definition) = shared_stack(&aws).await;
+    let observer = Observer::start(client.clone()).await;
+    eprintln!(
+        "scale bench ({}): operator {}",
+        if settings.tiny { "tiny" } else { "full" },
+        settings.operator.display()
+    );
+    let mut template = support::example("existing-arns.yaml");
+    template["spec"]["jobQueue"] = json!({"arn": queue});
+    template["spec"]["jobDefinition"] = json!({"arn": job_definition});
+    template["spec"]["topic"] = json!({"managed": {}});
+    if let Some(spec) = template["spec"].as_object_mut() {
+        spec.remove("run");
+    }
+    let mut bench = Bench {
+        settings,
+        client,
+        observer,
+        template,
+        bench_writes: AtomicU64::new(0),
+        failures: Vec::new(),
+    };
+
+    let single = match bench.settings.singles {
+        0 => None,
+        k => bench.singles(k).await,
+    };
+    let mut rounds = Vec::new();
+    for n in bench.settings.sizes.clone() {
+        eprintln!("N={n}: {:.0} s in", started.elapsed().as_secs_f64());
+        if let Some(r) = bench.scale_round(n).await {
+            rounds.push(r);
+        }
+    }
+    let mut tune = Vec::new();
+    for c in bench.settings.tune.clone() {
+        eprintln!("tune c={c}: {:.0} s in", started.elapsed().as_secs_f64());
+        if let Some(t) = bench.tune(bench.settings.tune_n, c).await {
+            tune.push(t);
+        }
+    }
+    if bench.observer.gaps() > 0 {
+        bench.failures.push(format!(
+            "the watch lost its place {} times: API writes seen by it are a lower bound",
+            bench.observer.gaps()
+        ));
+    }
+    let results = Results::new(
+        bench.settings.tiny,
+        &bench.settings.operator,
+        started.elapsed().as_secs_f64(),
+        single,
+        rounds,
+        tune,
+        bench.failures.clone(),
+    );
+    let table = report::table(&results);
+    println!("{table}");
+    report::write(&results, &table);
+    if results.failures.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        eprintln!("scale bench: FAILED:");
+        for f in &results.failures {
+            eprintln!("  - {f}");
+        }
+        std::process::ExitCode::FAILURE
+    }
+}
