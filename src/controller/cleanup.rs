@@ -91,12 +91,10 @@ async fn delete_all(
     let tags =
         not_found_is_empty(clients.state_machines.tags(&machine).await).map_err(aws(&what))?;
     if !tags.is_empty() && ours(plan, &tags) {
-        for execution in clients
-            .state_machines
-            .running_executions(&machine)
-            .await
-            .map_err(aws(&what))?
-        {
+        // A machine deleted before a crash may keep answering for its tags.
+        let running = not_found_is_empty(clients.state_machines.running_executions(&machine).await)
+            .map_err(aws(&what))?;
+        for execution in running {
             clients
                 .state_machines
                 .stop_execution(&execution, "the BatchNotification was deleted")
