@@ -83,7 +83,9 @@ impl Default for Config {
 #[derive(Clone, Debug, PartialEq)]
 struct FullPass {
     uid: Option<String>,
-    generation: Option<i64>,
+    /// The spec it converged, less `run`: a new trigger or schedule changes
+    /// the generation but no AWS resource, and costs no full pass.
+    infrastructure: u64,
     adopt: bool,
     at: Instant,
 }
@@ -99,6 +101,18 @@ pub struct Context {
     full_passes: Mutex<HashMap<ObjectRef<BatchNotification>, FullPass>>,
     failures: Mutex<HashMap<ObjectRef<BatchNotification>, usize>>,
     references: Mutex<HashMap<String, Instant>>,
+}
+
+/// A hash of what the AWS resources are made from: the spec without `run`.
+fn infrastructure(obj: &BatchNotification) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut spec = obj.spec.clone();
+    spec.run = None;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
 }
 
 /// How long a referenced resource, once seen, is taken to still exist.
@@ -164,14 +178,13 @@ impl Context {
         let ready = status.is_some_and(|s| {
             crate::api::conditions::is_true(&s.conditions, crate::api::conditions::READY)
         });
-        let current = status.and_then(|s| s.observed_generation) == obj.metadata.generation;
-        if !ready || !current {
+        if !ready {
             return true;
         }
         match lock(&self.full_passes).get(&ObjectRef::from_obj(obj)) {
             Some(p) => {
                 p.uid != obj.uid()
-                    || p.generation != obj.metadata.generation
+                    || p.infrastructure != infrastructure(obj)
                     || p.adopt != Self::adopt(obj)
                     || p.at.elapsed() >= self.config.resync
             }
@@ -184,7 +197,7 @@ impl Context {
             ObjectRef::from_obj(obj),
             FullPass {
                 uid: obj.uid(),
-                generation: obj.metadata.generation,
+                infrastructure: infrastructure(obj),
                 adopt: Self::adopt(obj),
                 at: Instant::now(),
             },
