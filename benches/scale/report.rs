@@ -637,6 +637,7 @@ fn chart(r: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .build_cartesian_2d(xs.clone().log_scale(), 0.0..ymax)?;
     c.configure_mesh()
         .x_desc("N objects applied at once")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
     c.draw_series(LineSeries::new(ready.clone(), BLUE.stroke_width(2)))?
         .label("batchnotify")
@@ -668,6 +669,7 @@ fn chart(r: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .build_cartesian_2d(xs.clone().log_scale(), 0.0..ymax)?;
     c.configure_mesh()
         .x_desc("N objects applied at once")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()?;
     c.draw_series(LineSeries::new(calls.clone(), BLUE.stroke_width(2)))?
         .label("batchnotify")

@@ -148,6 +148,8 @@ pub struct TestBed {
     children: Vec<(&'static str, Child)>,
     guard: Option<(Child, ChildStdin)>,
     data_dir: PathBuf,
+    /// `http://127.0.0.1:PORT` of etcd's client endpoint.
+    etcd_url: String,
 }
 
 impl TestBed {
@@ -177,6 +179,7 @@ impl TestBed {
             children: Vec::new(),
             guard: None,
             data_dir,
+            etcd_url: String::new(),
         };
         bed.start_guard()?;
         // The emulator takes longest (3–5 s): start it first and wait for it last.
@@ -362,9 +365,34 @@ kill -KILL -$$ 2>/dev/null"#;
             ),
         )?;
 
+        self.etcd_url = format!("http://127.0.0.1:{client_port}");
         let port = free_port()?;
-        let mut api = self.command(&bin.join("kube-apiserver"));
-        api.arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
+        let api = self.apiserver_command(port);
+        let api_log = self.spawn("kube-apiserver", api)?;
+        self.api_server = format!("https://127.0.0.1:{port}");
+        self.write_kubeconfig()?;
+        let kubectl = self.paths.kubectl();
+        let kubeconfig = self.kubeconfig.clone();
+        self.wait_for("kube-apiserver", &api_log, Duration::from_secs(60), |_| {
+            Command::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["get", "--raw", "/readyz"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        })
+    }
+
+    /// The API server's command line, serving on `port` from the bed's etcd.
+    fn apiserver_command(&self, port: u16) -> Command {
+        let certs = self.data_dir.join("certs");
+        let sa_key = self.data_dir.join("sa.key");
+        let tokens = self.data_dir.join("tokens.csv");
+        let mut api = self.command(&self.paths.controlplane_bin.join("kube-apiserver"));
+        api.arg(format!("--etcd-servers={}", self.etcd_url))
             .arg(format!("--secure-port={port}"))
             .arg("--bind-address=127.0.0.1")
             .arg("--advertise-address=127.0.0.1")
@@ -382,22 +410,32 @@ kill -KILL -$$ 2>/dev/null"#;
             .arg("--endpoint-reconciler-type=none")
             .arg("--enable-priority-and-fairness=false")
             .arg("--v=0");
-        let api_log = self.spawn("kube-apiserver", api)?;
-        self.api_server = format!("https://127.0.0.1:{port}");
-        self.write_kubeconfig()?;
-        let kubectl = self.paths.kubectl();
-        let kubeconfig = self.kubeconfig.clone();
-        self.wait_for("kube-apiserver", &api_log, Duration::from_secs(60), |_| {
-            Command::new(&kubectl)
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .args(["get", "--raw", "/readyz"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        })
+        api
+    }
+
+    /// A second API server on the bed's etcd (its certificates, tokens and
+    /// data), for a test that restarts one without disturbing the others.
+    /// The bed's guard reaps it too.
+    pub fn second_api_server(&self, name: &str) -> Result<SecondApiServer> {
+        let port = free_port()?;
+        let kubeconfig = self.log_dir.join(format!("kubeconfig-{name}"));
+        let text = io("read kubeconfig", fs::read_to_string(&self.kubeconfig))?;
+        let url = format!("https://127.0.0.1:{port}");
+        io(
+            "write kubeconfig",
+            fs::write(&kubeconfig, text.replace(&self.api_server, &url)),
+        )?;
+        let mut api = SecondApiServer {
+            command: self.apiserver_command(port),
+            log: self.log_dir.join(format!("kube-apiserver-{name}.log")),
+            kubectl: self.paths.kubectl(),
+            kubeconfig,
+            url,
+            child: None,
+            starts: 0,
+        };
+        api.start()?;
+        Ok(api)
     }
 
     fn write_kubeconfig(&self) -> Result<()> {
@@ -534,5 +572,95 @@ current-context: testbed
 impl Drop for TestBed {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// An API server of the bed's that a test may stop and start again on the
+/// same port (see [`TestBed::second_api_server`]). Killed on drop.
+pub struct SecondApiServer {
+    command: Command,
+    log: PathBuf,
+    kubectl: PathBuf,
+    /// A kubeconfig (the bed's admin) that points at this server.
+    pub kubeconfig: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    child: Option<Child>,
+    /// How many times it was started.
+    pub starts: u32,
+}
+
+impl SecondApiServer {
+    /// Starts it and waits for `/readyz` (the log is appended to).
+    pub fn start(&mut self) -> Result<()> {
+        let f = io(
+            format!("open {}", self.log.display()),
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log),
+        )?;
+        let f2 = io("dup log", f.try_clone())?;
+        let child = io(
+            "spawn the second kube-apiserver",
+            self.command.stdout(f).stderr(f2).spawn(),
+        )?;
+        self.child = Some(child);
+        self.starts += 1;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(Error::Exited {
+                    what: "kube-apiserver (second)",
+                    status: status.to_string(),
+                    log: self.log.clone(),
+                });
+            }
+            let ready = Command::new(&self.kubectl)
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .args(["get", "--raw", "/readyz"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ready {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(Error::Io(
+            "the second kube-apiserver was not ready within 60 s".into(),
+            std::io::ErrorKind::TimedOut.into(),
+        ))
+    }
+
+    /// Stops it: SIGTERM, as a rolling restart does; SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for SecondApiServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! Outages: the emulator unreachable for 30 s, and the API server unreachable
-//! for 30 s. Conditions say so while they can, the operator recovers by
-//! itself, and nothing is duplicated.
+//! Outages: the emulator unreachable for 30 s, the API server restarted (etcd
+//! kept), and the API server unreachable for 30 s. Conditions say so while they
+//! can, the operator recovers by itself, and nothing is duplicated.
 
 use std::time::{Duration, Instant};
 
@@ -182,4 +182,59 @@ async fn an_api_server_outage_is_survived() {
     ));
     assert_no_panic(&op);
     let _ = common::kills;
+}
+
+/// The API server the operator talks to (a second one on the bed's etcd, so
+/// that the other tests keep theirs) is stopped with SIGTERM and started again
+/// on the same port, etcd kept; meanwhile the user changes the spec through
+/// the bed's own API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_restart_is_survived() {
+    let seed = seed_for("api-restart");
+    let mut rec = Record::new("api-restart", seed);
+    let ctx = Ctx::new("rel-api-restart").await;
+    let stack = referenced_stack(&ctx).await;
+    let mut server = tokio::task::block_in_place(|| bed().second_api_server(&ctx.ns))
+        .expect("a second API server on the bed's etcd");
+    let mut op = Operator::start_with_env(
+        &ctx.ns,
+        &format!("op-{}", ctx.ns),
+        &[],
+        &[(
+            "KUBECONFIG",
+            server.kubeconfig.to_str().expect("utf-8 path"),
+        )],
+    );
+    let mut obj = runnable("restart", &stack, "1");
+    ctx.apply(&obj).await;
+    rec.objects = 1;
+    wait_ran(&ctx, "restart", "1").await;
+
+    let down = Instant::now();
+    tokio::task::block_in_place(|| server.stop());
+    obj["spec"]["run"]["trigger"] = json!("2");
+    ctx.apply(&obj).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        matches!(op.child.try_wait(), Ok(None)),
+        "the operator exited while its API server was down:\n{}",
+        op.logs()
+    );
+    tokio::task::block_in_place(|| server.start()).expect("the API server starts again");
+    let downtime = down.elapsed();
+    let after = wait_ran(&ctx, "restart", "2").await;
+    let recovered = down.elapsed();
+    assert_eq!(
+        after.status.as_ref().and_then(|s| s.observed_generation),
+        after.metadata.generation,
+        "status caught up with the spec changed during the restart"
+    );
+    rec.duplicates = nothing_duplicated(&ctx, "restart", &["1", "2"]).await;
+    rec.fault("api-restart", u64::from(server.starts - 1));
+    rec.note(format!(
+        "API server stopped (SIGTERM) and started again on its port, etcd kept: down {:.1} s; the run the spec asked for meanwhile reached status {:.1} s after the stop",
+        downtime.as_secs_f64(),
+        recovered.as_secs_f64()
+    ));
+    assert_no_panic(&op);
 }
