@@ -48,7 +48,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::SdkConfig;
 use batchnotify::api::BatchNotification;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -645,72 +644,6 @@ impl Bench {
     }
 }
 
-/// The queue and job definition every object references: made here, by hand,
-/// so that the operator's per-object work is its own.
-async fn shared_stack(aws: &SdkConfig) -> (String, String) {
-    use aws_sdk_batch::types::{
-        CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
-        ResourceRequirement, ResourceType,
-    };
-    let p = format!("bench{}", std::process::id());
-    let iam = aws_sdk_iam::Client::new(aws);
-    let batch = aws_sdk_batch::Client::new(aws);
-    let trust = json!({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"
-    }]});
-    let role = iam
-        .create_role()
-        .role_name(format!("{p}-batch"))
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .expect("create the compute environment's role");
-    let ce = batch
-        .create_compute_environment()
-        .compute_environment_name(format!("{p}-ce"))
-        .r#type(CeType::Unmanaged)
-        .state(CeState::Enabled)
-        .service_role(role.role().map(|r| r.arn()).unwrap_or_default())
-        .send()
-        .await
-        .expect("create compute environment");
-    let queue = batch
-        .create_job_queue()
-        .job_queue_name(format!("{p}-queue"))
-        .state(JqState::Enabled)
-        .priority(1)
-        .compute_environment_order(
-            ComputeEnvironmentOrder::builder()
-                .order(1)
-                .compute_environment(ce.compute_environment_arn().unwrap_or_default())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create job queue");
-    let requirement =
-        |t: ResourceType, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
-    let def = batch
-        .register_job_definition()
-        .job_definition_name(format!("{p}-job"))
-        .r#type(JobDefinitionType::Container)
-        .container_properties(
-            ContainerProperties::builder()
-                .image("busybox")
-                .command("true")
-                .resource_requirements(requirement(ResourceType::Vcpu, "1"))
-                .resource_requirements(requirement(ResourceType::Memory, "512"))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register job definition");
-    (
-        queue.job_queue_arn().unwrap_or_default().to_string(),
-        def.job_definition_arn().unwrap_or_default().to_string(),
-    )
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let settings = Settings::from_env();
@@ -718,7 +651,10 @@ async fn main() -> std::process::ExitCode {
     let bed = support::bed();
     let client = support::kube_client(bed).await;
     let aws = support::aws_config(bed).await;
-    let (queue, job_definition) = shared_stack(&aws).await;
+    // The queue and job definition every object references: made here, by
+    // hand, so that the operator's per-object work is its own.
+    let prefix = format!("bench{}", std::process::id());
+    let (queue, job_definition) = support::batch_stack(&aws, &prefix, "job").await;
     let observer = Observer::start(client.clone()).await;
     eprintln!(
         "scale bench ({}): operator {}",

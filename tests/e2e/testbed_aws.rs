@@ -3,15 +3,11 @@
 
 use std::time::Duration;
 
-use aws_sdk_batch::types::{
-    CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
-    ResourceRequirement, ResourceType,
-};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
 
-use crate::support::{Ctx, FAIL_MARKER, eventually};
+use crate::support::{Ctx, FAIL_MARKER, batch_stack, eventually};
 
 const SUCCESS: &str = "Batch job submitted through Step Functions succeeded";
 const FAILURE: &str = "Batch job submitted through Step Functions failed";
@@ -33,64 +29,12 @@ pub async fn existing_stack(ctx: &Ctx) -> SeedStack {
 /// topic with an SQS subscriber, role, and the seed's state machine.
 pub async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
     let p = &ctx.prefix;
-    let batch = aws_sdk_batch::Client::new(&ctx.aws);
     let iam = aws_sdk_iam::Client::new(&ctx.aws);
     let sns = aws_sdk_sns::Client::new(&ctx.aws);
     let sqs = aws_sdk_sqs::Client::new(&ctx.aws);
     let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
 
-    let trust = json!({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"
-    }]})
-    .to_string();
-    let role = |name: String| {
-        iam.create_role()
-            .role_name(name)
-            .assume_role_policy_document(trust.clone())
-            .send()
-    };
-    let batch_role = role(format!("{p}-batch")).await.expect("create batch role");
-    let ce = batch
-        .create_compute_environment()
-        .compute_environment_name(format!("{p}-ce"))
-        .r#type(CeType::Unmanaged)
-        .state(CeState::Enabled)
-        .service_role(batch_role.role().map(|r| r.arn()).unwrap_or_default())
-        .send()
-        .await
-        .expect("create compute environment");
-    let queue = batch
-        .create_job_queue()
-        .job_queue_name(format!("{p}-queue"))
-        .state(JqState::Enabled)
-        .priority(1)
-        .compute_environment_order(
-            ComputeEnvironmentOrder::builder()
-                .order(1)
-                .compute_environment(ce.compute_environment_arn().unwrap_or_default())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create job queue");
-    let requirement =
-        |t: ResourceType, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
-    let jobdef = batch
-        .register_job_definition()
-        .job_definition_name(format!("{p}-{job_definition}"))
-        .r#type(JobDefinitionType::Container)
-        .container_properties(
-            ContainerProperties::builder()
-                .image("busybox")
-                .command("echo")
-                .command("hello")
-                .resource_requirements(requirement(ResourceType::Vcpu, "1"))
-                .resource_requirements(requirement(ResourceType::Memory, "2048"))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register job definition");
+    let (queue, job_definition) = batch_stack(&ctx.aws, p, job_definition).await;
 
     let topic = sns
         .create_topic()
@@ -129,7 +73,14 @@ pub async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
         .await
         .expect("subscribe");
 
-    let sfn_role = role(format!("{p}-states"))
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"
+    }]});
+    let sfn_role = iam
+        .create_role()
+        .role_name(format!("{p}-states"))
+        .assume_role_policy_document(trust.to_string())
+        .send()
         .await
         .expect("create states role");
     let definition = json!({
@@ -142,8 +93,8 @@ pub async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
                 "Resource": "arn:aws:states:::batch:submitJob.sync",
                 "Parameters": {
                     "JobName": "BatchJobNotification",
-                    "JobQueue": queue.job_queue_arn(),
-                    "JobDefinition": jobdef.job_definition_arn()
+                    "JobQueue": queue,
+                    "JobDefinition": job_definition
                 },
                 "Next": "Notify Success",
                 "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Notify Failure"}]
@@ -173,8 +124,8 @@ pub async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
     SeedStack {
         state_machine: machine.state_machine_arn().to_string(),
         queue_url,
-        queue: queue.job_queue_arn().unwrap_or_default().to_string(),
-        job_definition: jobdef.job_definition_arn().unwrap_or_default().to_string(),
+        queue,
+        job_definition,
         topic: topic_arn,
     }
 }

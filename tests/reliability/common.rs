@@ -6,10 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_batch::types::{
-    CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
-    ResourceRequirement, ResourceType,
-};
 use batchnotify::api::BatchNotification;
 use batchnotify::api::conditions::is_true;
 use batchnotify::desired::tags;
@@ -18,7 +14,7 @@ use kube::ResourceExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
-use crate::support::{Ctx, Operator, example};
+use crate::support::{Ctx, Operator, batch_stack, example};
 
 /// `RELIABILITY_KILLS`: SIGKILLs in the crash scenario (default 5, the short version).
 pub fn kills() -> u64 {
@@ -40,63 +36,10 @@ pub struct Stack {
 }
 
 pub async fn referenced_stack(ctx: &Ctx) -> Stack {
-    let p = &ctx.prefix;
-    let batch = aws_sdk_batch::Client::new(&ctx.aws);
-    let iam = aws_sdk_iam::Client::new(&ctx.aws);
-    let trust = json!({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"
-    }]});
-    let role = iam
-        .create_role()
-        .role_name(format!("{p}-batch"))
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .expect("create the batch service role");
-    let ce = batch
-        .create_compute_environment()
-        .compute_environment_name(format!("{p}-ce"))
-        .r#type(CeType::Unmanaged)
-        .state(CeState::Enabled)
-        .service_role(role.role().map(|r| r.arn()).unwrap_or_default())
-        .send()
-        .await
-        .expect("create compute environment");
-    let queue = batch
-        .create_job_queue()
-        .job_queue_name(format!("{p}-queue"))
-        .state(JqState::Enabled)
-        .priority(1)
-        .compute_environment_order(
-            ComputeEnvironmentOrder::builder()
-                .order(1)
-                .compute_environment(ce.compute_environment_arn().unwrap_or_default())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create job queue");
-    let requirement =
-        |t: ResourceType, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
-    let def = batch
-        .register_job_definition()
-        .job_definition_name(format!("{p}-report"))
-        .r#type(JobDefinitionType::Container)
-        .container_properties(
-            ContainerProperties::builder()
-                .image("busybox")
-                .command("echo")
-                .command("hello")
-                .resource_requirements(requirement(ResourceType::Vcpu, "1"))
-                .resource_requirements(requirement(ResourceType::Memory, "2048"))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register job definition");
+    let (queue, job_definition) = batch_stack(&ctx.aws, &ctx.prefix, "report").await;
     Stack {
-        queue: queue.job_queue_arn().unwrap_or_default().to_string(),
-        job_definition: def.job_definition_arn().unwrap_or_default().to_string(),
+        queue,
+        job_definition,
     }
 }
 

@@ -67,6 +67,73 @@ fn prune_old_runs(dir: &Path, keep: usize) {
     }
 }
 
+/// A job queue (on an UNMANAGED compute environment, with its service role)
+/// and a container job definition, made by hand the way a user's existing ones
+/// would be: `(queue ARN, job definition ARN)`. Names start with `prefix`.
+pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) -> (String, String) {
+    use aws_sdk_batch::types::{
+        CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
+        ResourceRequirement, ResourceType,
+    };
+    let batch = aws_sdk_batch::Client::new(aws);
+    let iam = aws_sdk_iam::Client::new(aws);
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"
+    }]});
+    let role = iam
+        .create_role()
+        .role_name(format!("{prefix}-batch"))
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create the compute environment's service role");
+    let ce = batch
+        .create_compute_environment()
+        .compute_environment_name(format!("{prefix}-ce"))
+        .r#type(CeType::Unmanaged)
+        .state(CeState::Enabled)
+        .service_role(role.role().map(|r| r.arn()).unwrap_or_default())
+        .send()
+        .await
+        .expect("create compute environment");
+    let queue = batch
+        .create_job_queue()
+        .job_queue_name(format!("{prefix}-queue"))
+        .state(JqState::Enabled)
+        .priority(1)
+        .compute_environment_order(
+            ComputeEnvironmentOrder::builder()
+                .order(1)
+                .compute_environment(ce.compute_environment_arn().unwrap_or_default())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create job queue");
+    let requirement =
+        |t: ResourceType, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
+    let def = batch
+        .register_job_definition()
+        .job_definition_name(format!("{prefix}-{job_definition}"))
+        .r#type(JobDefinitionType::Container)
+        .container_properties(
+            ContainerProperties::builder()
+                .image("busybox")
+                .command("echo")
+                .command("hello")
+                .resource_requirements(requirement(ResourceType::Vcpu, "1"))
+                .resource_requirements(requirement(ResourceType::Memory, "2048"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register job definition");
+    (
+        queue.job_queue_arn().unwrap_or_default().to_string(),
+        def.job_definition_arn().unwrap_or_default().to_string(),
+    )
+}
+
 /// The repository's CRD, applied once per bed, and established.
 fn install_crd(bed: &TestBed) {
     let crd = batchnotify_testbed::repo_root().join("crds/batchnotify.dev_batchnotifications.yaml");
