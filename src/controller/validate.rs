@@ -84,3 +84,88 @@ pub fn references(spec: &BatchNotificationSpec, plan: &Plan) -> Result<(), Probl
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{BatchNotification, BatchNotificationStatus};
+    use serde_json::{Value, json};
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn object(spec: Value) -> BatchNotification {
+        serde_json::from_value(json!({
+            "apiVersion": "batchnotify.dev/v1alpha1",
+            "kind": "BatchNotification",
+            "metadata": {"name": "report", "namespace": "data", "uid": "u-1"},
+            "spec": spec,
+        }))
+        .expect("a BatchNotification")
+    }
+
+    fn check(spec: Value) -> Result<(), Problem> {
+        let obj = object(spec);
+        let status = BatchNotificationStatus::default();
+        let plan = Plan::new(&obj, "test", "us-east-1", ACCOUNT, &status)?;
+        references(&obj.spec, &plan)
+    }
+
+    fn with_job_role(field: &str, arn: &str) -> Value {
+        json!({
+            "jobQueue": {"arn": "arn:aws:batch:us-east-1:123456789012:job-queue/q"},
+            "jobDefinition": {"managed": {"image": "busybox", field: arn}},
+            "topic": {"managed": {}},
+        })
+    }
+
+    #[test]
+    fn a_role_in_this_account_is_fine_though_iam_arns_have_no_region() {
+        for field in ["executionRoleArn", "jobRoleArn"] {
+            let arn = format!("arn:aws:iam::{ACCOUNT}:role/r");
+            assert!(check(with_job_role(field, &arn)).is_ok(), "{field}");
+        }
+    }
+
+    #[test]
+    fn a_role_in_another_account_is_a_cross_account_reference_naming_the_field() {
+        for field in ["executionRoleArn", "jobRoleArn"] {
+            let p = check(with_job_role(field, "arn:aws:iam::999999999999:role/r"))
+                .expect_err("another account");
+            assert_eq!(p.reason, "CrossAccountReference");
+            assert!(p.stalled);
+            assert!(
+                p.message
+                    .starts_with(&format!("spec.jobDefinition.managed.{field}:")),
+                "{}",
+                p.message
+            );
+        }
+        let p = check(json!({
+            "jobQueue": {"managed": {"computeEnvironment": {"managed": {
+                "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"],
+                "serviceRoleArn": "arn:aws:iam::999999999999:role/batch"}}}},
+            "jobDefinition": {"arn": "arn:aws:batch:us-east-1:123456789012:job-definition/d:1"},
+            "topic": {"managed": {}},
+        }))
+        .expect_err("another account");
+        assert_eq!(p.reason, "CrossAccountReference");
+        assert!(
+            p.message
+                .starts_with("spec.jobQueue.managed.computeEnvironment.managed.serviceRoleArn:"),
+            "{}",
+            p.message
+        );
+    }
+
+    #[test]
+    fn a_regional_arn_in_another_region_is_a_region_mismatch() {
+        let p = check(json!({
+            "jobQueue": {"arn": "arn:aws:batch:eu-west-1:123456789012:job-queue/q"},
+            "jobDefinition": {"arn": "arn:aws:batch:us-east-1:123456789012:job-definition/d:1"},
+            "topic": {"managed": {}},
+        }))
+        .expect_err("another region");
+        assert_eq!(p.reason, "RegionMismatch");
+        assert!(p.message.starts_with("spec.jobQueue.arn:"), "{}", p.message);
+    }
+}
