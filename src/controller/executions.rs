@@ -291,8 +291,21 @@ async fn finish(
     status.last_run = Some(run);
 }
 
-/// "execution X ended FAILED: States.TaskFailed", for the Event and the condition.
+/// What went wrong, for the Event and the condition: "the Batch job failed
+/// (States.TaskFailed); execution X sent the failure notification" when the
+/// sample's Catch ran, "execution X ended TIMED_OUT: …" when the execution did.
 fn failure_note(run: &RunStatus) -> String {
+    if run.status == execution_status::SUCCEEDED {
+        let error = run
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return format!(
+            "the Batch job failed{error}; execution {} sent the failure notification",
+            run.name
+        );
+    }
     let error = run
         .error
         .as_deref()
@@ -351,4 +364,39 @@ pub fn set_run_condition(obj: &BatchNotification, status: &mut BatchNotification
         }
     };
     conditions::set_condition(&mut status.conditions, condition);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(status: &str, error: Option<&str>) -> RunStatus {
+        serde_json::from_value(serde_json::json!({
+            "name": "trigger-1-abc",
+            "executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:trigger-1-abc",
+            "status": status,
+            "error": error,
+        }))
+        .expect("a run")
+    }
+
+    #[test]
+    fn a_failed_job_caught_by_the_sample_is_said_plainly() {
+        assert_eq!(
+            failure_note(&run("SUCCEEDED", Some("States.TaskFailed"))),
+            "the Batch job failed (States.TaskFailed); execution trigger-1-abc sent the failure notification"
+        );
+    }
+
+    #[test]
+    fn a_failed_execution_names_its_status_and_error() {
+        assert_eq!(
+            failure_note(&run("TIMED_OUT", Some("States.Timeout"))),
+            "execution trigger-1-abc ended TIMED_OUT: States.Timeout"
+        );
+        assert_eq!(
+            failure_note(&run("ABORTED", None)),
+            "execution trigger-1-abc ended ABORTED"
+        );
+    }
 }
