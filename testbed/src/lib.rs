@@ -114,8 +114,20 @@ impl Paths {
     }
 }
 
-/// The repository's root folder.
+/// The repository's root folder: the nearest folder above the working
+/// directory (cargo runs tests in their package's folder) that holds the
+/// launcher and the control plane's module; else the one this was built from.
+/// Clones that share a target directory (as CI's fresh clone shares the cache)
+/// may reuse a build made in another clone, whose path is baked in.
 pub fn repo_root() -> PathBuf {
+    let is_root = |d: &Path| {
+        d.join("emulator/moto_launcher.py").is_file() && d.join("controlplane/go.mod").is_file()
+    };
+    if let Ok(cwd) = std::env::current_dir()
+        && let Some(root) = cwd.ancestors().find(|d| is_root(d))
+    {
+        return root.to_path_buf();
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
