@@ -11,29 +11,7 @@ use kube::Resource;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::support::{Ctx, bed};
-
-fn repo(relative: &str) -> PathBuf {
-    batchnotify_testbed::repo_root().join(relative)
-}
-
-/// The files in `dir` whose names end in `suffix`, sorted (a stable report).
-fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(repo(dir))
-        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
-        .collect();
-    found.sort();
-    found
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string()
-}
+use crate::support::{Ctx, bed, file_name, files, repo};
 
 fn manifest(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));

@@ -6,7 +6,7 @@
 //! allowed — works. The operator never panics, and deleting the lot leaves
 //! nothing behind in AWS.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aws_sdk_batch::types::{ResourceRequirement, ResourceType};
@@ -18,28 +18,7 @@ use serde_json::Value;
 use crate::common::{CONVERGE, assert_no_panic, condition, converged, owned_in, referenced_stack};
 use crate::figures::Record;
 use crate::support::faults::seed_for;
-use crate::support::{Ctx, default_network};
-
-fn repo(relative: &str) -> PathBuf {
-    batchnotify_testbed::repo_root().join(relative)
-}
-
-fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(repo(dir))
-        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
-        .collect();
-    found.sort();
-    found
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string()
-}
+use crate::support::{Ctx, default_network, file_name, files};
 
 /// The `# key: value` header lines of a case file.
 fn header(text: &str, key: &str) -> Option<String> {

@@ -134,6 +134,31 @@ pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) ->
     )
 }
 
+/// A path in the repository.
+pub fn repo(relative: &str) -> std::path::PathBuf {
+    batchnotify_testbed::repo_root().join(relative)
+}
+
+/// The files in `dir` (relative to the repository) whose names end in
+/// `suffix`, sorted (a stable report).
+pub fn files(dir: &str, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(repo(dir))
+        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.to_str().is_some_and(|s| s.ends_with(suffix)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// A file's name, for reports.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The repository's CRD, applied once per bed, and established.
 fn install_crd(bed: &TestBed) {
     let crd = batchnotify_testbed::repo_root().join("crds/batchnotify.dev_batchnotifications.yaml");
