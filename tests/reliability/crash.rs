@@ -109,6 +109,7 @@ async fn sigkill_at_random_moments_loses_duplicates_and_leaks_nothing() {
                 Action::Recreate,
             ]);
             counter += 1;
+            eprintln!("crash: action {counter}: {action:?} (before kill {generation})");
             if act(
                 &ctx,
                 &mut rng,
@@ -125,6 +126,7 @@ async fn sigkill_at_random_moments_loses_duplicates_and_leaks_nothing() {
         }
         // The kill lands anywhere: mid-reconcile, mid-AWS call, mid-run, mid-delete.
         tokio::time::sleep(rng.millis(100, 4000)).await;
+        eprintln!("crash: SIGKILL {generation}");
         op.restart(generation as usize);
         rec.kills += 1;
     }
@@ -225,6 +227,12 @@ async fn act(
             }
             let applied = ctx.apply(&o.manifest).await;
             assert_eq!(applied.uid(), o.uid, "{} changed UID", o.name);
+            eprintln!(
+                "crash:   {} generation {} trigger {:?}",
+                o.name,
+                applied.metadata.generation.unwrap_or_default(),
+                o.triggers.last()
+            );
             true
         }
         Action::Delete if live.len() > 1 => {
@@ -238,18 +246,24 @@ async fn act(
             }
             o.triggers.clear();
             o.deleting = true;
+            eprintln!("crash:   {} deleted", o.name);
             true
         }
         Action::Recreate if !gone.is_empty() => {
             let o = &mut objects[*rng.pick(&gone)];
             // Only once the old incarnation's cleanup has finished.
             if !matches!(ctx.api().get_opt(&o.name).await, Ok(None)) {
+                eprintln!("crash:   {} still being deleted: not re-created", o.name);
                 return false;
             }
             let trigger = format!("t{n}");
             o.manifest["spec"]["run"]["trigger"] = json!(trigger);
             let applied = ctx.apply(&o.manifest).await;
             o.uid = applied.uid();
+            eprintln!(
+                "crash:   {} re-created (uid {:?}) with trigger {trigger}",
+                o.name, o.uid
+            );
             o.triggers = vec![trigger];
             o.deleting = false;
             true

@@ -352,6 +352,16 @@ where
     }
 }
 
+/// What a timed-out wait last saw of an object: its generation and status.
+fn describe(o: &BatchNotification) -> String {
+    let status = serde_json::to_string(&o.status).unwrap_or_default();
+    format!(
+        "uid={} generation={} status={status}",
+        o.metadata.uid.as_deref().unwrap_or("-"),
+        o.metadata.generation.unwrap_or_default()
+    )
+}
+
 /// A running operator process; killed on drop.
 pub struct Operator {
     pub child: std::process::Child,
@@ -426,6 +436,22 @@ impl Operator {
 impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what the operator last complained about.
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let complaints: Vec<&str> = logs
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            eprintln!(
+                "--- operator {}: last warnings of {} ---",
+                self.access_key,
+                self.log.display()
+            );
+            for line in &complaints[complaints.len().saturating_sub(30)..] {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -513,12 +539,19 @@ impl Ctx {
         check: impl Fn(&BatchNotification) -> bool,
     ) -> BatchNotification {
         let api = self.api();
-        eventually(what, limit, || {
-            let api = api.clone();
-            let check = &check;
-            async move { api.get_opt(name).await.ok().flatten().filter(|o| check(o)) }
-        })
-        .await
+        let start = std::time::Instant::now();
+        loop {
+            let last = match api.get_opt(name).await {
+                Ok(Some(o)) if check(&o) => return o,
+                Ok(Some(o)) => describe(&o),
+                Ok(None) => "absent".into(),
+                Err(e) => format!("read failed: {e}"),
+            };
+            if start.elapsed() > limit {
+                panic!("timed out after {limit:?} waiting for {what}; last seen: {last}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn wait_ready(&self, name: &str) -> BatchNotification {
