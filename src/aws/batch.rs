@@ -240,7 +240,12 @@ impl Batch {
                 .send(),
         )
         .await?;
-        Ok(out.job_queues().first().map(|q| ObservedJobQueue {
+        // AWS lists a deleted queue for a while after: that is absence.
+        let live = out
+            .job_queues()
+            .iter()
+            .find(|q| q.status().is_none_or(|s| s.as_str() != "DELETED"));
+        Ok(live.map(|q| ObservedJobQueue {
             arn: q.job_queue_arn().unwrap_or_default().to_string(),
             state: q
                 .state()
@@ -363,9 +368,11 @@ impl Batch {
                 .send(),
         )
         .await?;
+        // AWS lists a deleted compute environment for a while after: that is absence.
         Ok(out
             .compute_environments()
-            .first()
+            .iter()
+            .find(|c| c.status().is_none_or(|s| s.as_str() != "DELETED"))
             .map(|c| ObservedComputeEnvironment {
                 arn: c.compute_environment_arn().unwrap_or_default().to_string(),
                 state: c

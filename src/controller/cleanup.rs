@@ -28,14 +28,11 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
         .await;
         return Ok(Action::await_change());
     }
-    let status = obj.status.clone().unwrap_or_default();
-    // Never got as far as AWS: nothing to delete.
-    let (Some(region), Some(account)) = (status.region.clone(), status.account_id.clone()) else {
+    let Some(plan) = locate(&obj, &ctx).await? else {
+        // No region could ever be resolved, or no valid names: nothing was created.
         return Ok(Action::await_change());
     };
-    let plan = Plan::new(&obj, &ctx.config.cluster_name, &region, &account, &status)
-        .map_err(Error::Deletion)?;
-    let clients = ctx.aws.region(&region);
+    let clients = ctx.aws.region(&plan.region);
     let mut report = Report::default();
     let result = delete_all(&obj, &clients, &plan, &mut report).await;
     for (type_, reason, action, note) in report.events() {
@@ -55,6 +52,35 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
             Err(Error::Deletion(p))
         }
     }
+}
+
+/// Where this object's AWS resources would be. Status says so once a pass has
+/// written it. A crash between the first create and the first status write
+/// leaves status empty while AWS already holds tagged resources, so without
+/// status the region and account are resolved the way the apply resolves them
+/// and the deterministic names are looked up. `None` when the apply could not
+/// have created anything: no region, or names it would have refused.
+async fn locate(obj: &BatchNotification, ctx: &Context) -> Result<Option<Plan>, Error> {
+    let status = obj.status.clone().unwrap_or_default();
+    let cluster = &ctx.config.cluster_name;
+    if let (Some(region), Some(account)) = (&status.region, &status.account_id) {
+        return Plan::new(obj, cluster, region, account, &status)
+            .map(Some)
+            .map_err(Error::Deletion);
+    }
+    let region = status
+        .region
+        .clone()
+        .or_else(|| obj.spec.region.clone())
+        .or_else(|| ctx.config.default_region.clone());
+    let Some(region) = region else {
+        return Ok(None);
+    };
+    let account = match &status.account_id {
+        Some(account) => account.clone(),
+        None => ctx.account_id().await.map_err(Error::Deletion)?,
+    };
+    Ok(Plan::new(obj, cluster, &region, &account, &status).ok())
 }
 
 fn aws(what: &str) -> impl Fn(AwsError) -> Problem + '_ {
@@ -171,6 +197,7 @@ async fn delete_all(
 
     if let Some(queue) = spec.job_queue.managed.as_ref() {
         let what = format!("job queue {}", plan.names.job_queue);
+        let mut deleting_queue = false;
         if let Some(q) = clients
             .batch
             .job_queue(&plan.names.job_queue)
@@ -178,22 +205,30 @@ async fn delete_all(
             .map_err(aws(&what))?
             && ours(plan, &q.tags)
         {
-            clients
-                .batch
-                .delete_job_queue(&q.arn)
-                .await
-                .map_err(|e| retry_later(&what, e))?;
-            report.deleted(&what);
+            // Deletion is asynchronous: one already under way is waited for.
+            if q.status != "DELETING" {
+                clients
+                    .batch
+                    .delete_job_queue(&q.arn)
+                    .await
+                    .map_err(|e| retry_later(&what, e))?;
+                report.deleted(&what);
+            }
+            deleting_queue = true;
         }
         if queue.compute_environment.managed.is_some() {
             let what = format!("compute environment {}", plan.names.compute_environment);
-            // AWS deletes a compute environment only once no queue uses it.
-            if clients
-                .batch
-                .job_queue(&plan.names.job_queue)
-                .await
-                .map_err(aws(&what))?
-                .is_some()
+            // AWS deletes a compute environment only once no queue uses it:
+            // wait for our queue to go. A queue at our name that is not ours is
+            // never waited for (it would never go); AWS refusing to delete our
+            // compute environment while that queue uses it is retried below.
+            if deleting_queue
+                && clients
+                    .batch
+                    .job_queue(&plan.names.job_queue)
+                    .await
+                    .map_err(aws(&what))?
+                    .is_some()
             {
                 return Err(Problem::transient(
                     "DeletingJobQueue",
@@ -210,6 +245,7 @@ async fn delete_all(
                 .await
                 .map_err(aws(&what))?
                 && ours(plan, &ce.tags)
+                && ce.status != "DELETING"
             {
                 clients
                     .batch

@@ -271,3 +271,78 @@ async fn act(
         _ => false,
     }
 }
+
+/// The narrowest crash window, made certain instead of hit by chance: the
+/// operator is killed after its first AWS create and before its first status
+/// write, and the object is deleted while it is down. Status then says
+/// nothing about AWS, yet AWS holds resources with the object's tags; the
+/// restarted operator must find them by their deterministic names and delete
+/// them before it lets the object go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_before_the_first_status_write_leaks_nothing() {
+    let seed = seed_for("first-write");
+    let mut rec = Record::new("first-write", seed);
+    let ctx = Ctx::new("rel-first-write").await;
+    // Every AWS call is held back (up to 3 s): the kill lands mid-apply.
+    let proxy = AwsProxy::start(
+        &bed().aws_endpoint,
+        FaultPlan {
+            delay: 1.0,
+            max_delay: Duration::from_secs(3),
+            ..FaultPlan::default()
+        },
+        seed,
+    );
+    let mut op = Operator::start_with_env(
+        &ctx.ns,
+        &format!("op-{}", ctx.ns),
+        &[],
+        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
+    );
+    let name = "first-write";
+    let applied = ctx.apply(&common::managed(name, "t0")).await;
+    let uid = applied.uid().expect("uid");
+    rec.objects += 1;
+
+    let created = crate::support::eventually(
+        "the operator's first AWS resource",
+        Duration::from_secs(120),
+        || async { Some(owned_in(&ctx, &ctx.ns).await).filter(|o| !o.is_empty()) },
+    )
+    .await;
+    op.kill();
+    rec.kills += 1;
+    let seen = ctx.api().get(name).await.expect("read the object");
+    let status = seen.status.clone().unwrap_or_default();
+    assert!(
+        status.region.is_none() && status.account_id.is_none(),
+        "precondition: the kill was meant to land before the first status write, but status says {status:?}"
+    );
+    ctx.api()
+        .delete(name, &DeleteParams::default())
+        .await
+        .expect("delete");
+
+    proxy.set_plan(FaultPlan::none());
+    op.restart(1);
+    common::wait_gone(&ctx, name).await;
+    let owned = owned_in(&ctx, &ctx.ns).await;
+    let leaked = leaks(&owned, &BTreeSet::new());
+    rec.leaks = leaked.len() as u64;
+    rec.aws_faults(&proxy);
+    rec.note(format!(
+        "killed with {} AWS resource(s) created and no status written ({}); after the delete: {} left",
+        created.len(),
+        created
+            .iter()
+            .map(|o| o.kind)
+            .collect::<Vec<_>>()
+            .join(", "),
+        owned.len()
+    ));
+    assert!(
+        leaked.is_empty(),
+        "{name} (uid {uid}) is gone but left AWS resources behind: {leaked:#?}"
+    );
+    assert_no_panic(&op);
+}

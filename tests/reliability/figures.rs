@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::support::faults;
 
 /// The scenarios (tests) of this binary: the last of them to finish prints the summary.
-pub const SCENARIOS: usize = 8;
+pub const SCENARIOS: usize = 9;
 
 static DONE: Mutex<Vec<(Figures, bool)>> = Mutex::new(Vec::new());
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
