@@ -14,7 +14,18 @@ use kube::ResourceExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
+use crate::support::faults::AwsProxy;
 use crate::support::{Ctx, Operator, batch_stack, example};
+
+/// The operator for `ctx`'s namespace, its AWS calls going through `proxy`.
+pub fn operator_behind(ctx: &Ctx, proxy: &AwsProxy) -> Operator {
+    Operator::start_with_env(
+        &ctx.ns,
+        &format!("op-{}", ctx.ns),
+        &[],
+        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
+    )
+}
 
 /// `RELIABILITY_KILLS`: SIGKILLs in the crash scenario (default 5, the short version).
 pub fn kills() -> u64 {

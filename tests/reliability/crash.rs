@@ -17,7 +17,7 @@ use crate::common::{
 };
 use crate::figures::Record;
 use crate::support::faults::{AwsProxy, FaultPlan, Rng, seed_for};
-use crate::support::{Ctx, Operator, bed};
+use crate::support::{Ctx, bed};
 
 /// One BatchNotification as the test drives it.
 struct Object {
@@ -58,12 +58,7 @@ async fn sigkill_at_random_moments_loses_duplicates_and_leaks_nothing() {
         },
         seed,
     );
-    let mut op = Operator::start_with_env(
-        &ctx.ns,
-        &format!("op-{}", ctx.ns),
-        &[],
-        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
-    );
+    let mut op = common::operator_behind(&ctx, &proxy);
     let history = History::watch(&ctx);
 
     let mut objects: Vec<Object> = (0..4)
@@ -293,12 +288,7 @@ async fn a_kill_before_the_first_status_write_leaks_nothing() {
         },
         seed,
     );
-    let mut op = Operator::start_with_env(
-        &ctx.ns,
-        &format!("op-{}", ctx.ns),
-        &[],
-        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
-    );
+    let mut op = common::operator_behind(&ctx, &proxy);
     let name = "first-write";
     let applied = ctx.apply(&common::managed(name, "t0")).await;
     let uid = applied.uid().expect("uid");

@@ -8,8 +8,8 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use crate::common::{
-    self, CONVERGE, assert_no_panic, check_executions, condition, executions, owned_in,
-    referenced_stack, runnable, wait_ran,
+    self, CONVERGE, assert_no_panic, check_executions, condition, executions, operator_behind,
+    owned_in, referenced_stack, runnable, wait_ran,
 };
 use crate::figures::Record;
 use crate::support::faults::{ApiProxy, AwsProxy, FaultPlan, seed_for};
@@ -51,12 +51,7 @@ async fn an_emulator_outage_is_reported_and_the_operator_recovers() {
     let ctx = Ctx::new("rel-aws-outage").await;
     let stack = referenced_stack(&ctx).await;
     let proxy = AwsProxy::start(&bed().aws_endpoint, FaultPlan::none(), seed);
-    let op = Operator::start_with_env(
-        &ctx.ns,
-        &format!("op-{}", ctx.ns),
-        &[],
-        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
-    );
+    let op = operator_behind(&ctx, &proxy);
     let mut obj = runnable("outage", &stack, "1");
     ctx.apply(&obj).await;
     rec.objects = 1;

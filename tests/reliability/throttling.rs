@@ -10,12 +10,12 @@ use kube::api::DeleteParams;
 use serde_json::json;
 
 use crate::common::{
-    assert_no_panic, check_executions, executions, managed, owned_in, referenced_stack, runnable,
-    wait_gone, wait_ran,
+    assert_no_panic, check_executions, executions, managed, operator_behind, owned_in,
+    referenced_stack, runnable, wait_gone, wait_ran,
 };
 use crate::figures::Record;
 use crate::support::faults::{AwsProxy, FaultPlan, seed_for};
-use crate::support::{Ctx, Operator, bed, emulator_requests};
+use crate::support::{Ctx, bed, emulator_requests};
 
 struct Run {
     /// Calls the emulator received from this operator.
@@ -36,12 +36,7 @@ async fn scenario(test: &str, plan: FaultPlan, seed: u64) -> Run {
     let ctx = Ctx::new(test).await;
     let stack = referenced_stack(&ctx).await;
     let proxy = AwsProxy::start(&bed().aws_endpoint, plan, seed);
-    let op = Operator::start_with_env(
-        &ctx.ns,
-        &format!("op-{}", ctx.ns),
-        &[],
-        &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
-    );
+    let op = operator_behind(&ctx, &proxy);
     let mut objects = vec![
         runnable("referenced-0", &stack, "1"),
         runnable("referenced-1", &stack, "1"),
