@@ -321,7 +321,9 @@ async fn a_schedule_fires_a_run() {
         .wait(
             "nightly",
             "a scheduled run's outcome",
-            Duration::from_secs(75),
+            // Up to a minute until the cron fires, then the run; a loaded
+            // 2-core machine needs headroom.
+            Duration::from_secs(150),
             |o| {
                 o.status
                     .as_ref()
