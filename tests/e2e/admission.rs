@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use batchnotify::api::BatchNotification;
-use kube::Resource;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -38,20 +37,6 @@ fn names_field(message: &str, field: &str) -> bool {
         let after = &message[at + field.len()..];
         matches!(before, None | Some(' ' | '[')) && after.starts_with(':')
     })
-}
-
-/// POST the manifest as it is, with strict field validation: a misspelt field
-/// is an error, not silently pruned (which could make a case pass or fail for
-/// the wrong reason).
-async fn create(ctx: &Ctx, obj: &Value) -> Result<Value, kube::Error> {
-    let url = BatchNotification::url_path(&(), Some(&ctx.ns));
-    let body = serde_json::to_vec(obj).expect("manifest json");
-    let mut request = kube::core::Request::new(url)
-        .create(&PostParams::default(), body)
-        .expect("create request");
-    let uri = format!("{}fieldValidation=Strict", request.uri());
-    *request.uri_mut() = uri.parse().expect("create uri");
-    ctx.client.request(request).await
 }
 
 fn dynamic(ctx: &Ctx) -> Api<DynamicObject> {
@@ -99,7 +84,7 @@ async fn admission_accepts_every_example_as_written() {
     for path in &examples {
         let name = file_name(path);
         let obj = manifest(path);
-        match create(&ctx, &obj).await {
+        match ctx.create_strict(&obj).await {
             // Stored exactly as written: nothing pruned, no schema defaults.
             Ok(stored) if stored["spec"] != obj["spec"] => failures.push(format!(
                 "{name}: stored spec differs\n  written: {}\n  stored:  {}",
@@ -133,7 +118,7 @@ async fn admission_rejects_every_invalid_manifest_naming_its_field() {
             failures.push(format!("{name}: line 1 is not `# field: <path>`"));
             continue;
         };
-        let outcome = create(&ctx, &manifest(path)).await;
+        let outcome = ctx.create_strict(&manifest(path)).await;
         if let Some(failure) = check_rejection(outcome, &field) {
             failures.push(format!("{name}: {failure}"));
         }
@@ -165,7 +150,7 @@ async fn admission_keeps_region_immutable_on_replace() {
         );
         let field = expected_field(&after_path).unwrap_or_else(|| "spec.region".into());
         let before = manifest(before_path);
-        let created = match create(&ctx, &before).await {
+        let created = match ctx.create_strict(&before).await {
             Ok(created) => created,
             Err(e) => {
                 failures.push(format!("{name}: the object before was rejected: {e}"));
@@ -323,7 +308,7 @@ async fn admission_kubectl_get_shows_the_printer_columns() {
     let ctx = Ctx::new("admission-columns").await;
     let obj = manifest(&repo("examples/existing-arns.yaml"));
     let name = obj["metadata"]["name"].as_str().expect("name").to_string();
-    create(&ctx, &obj).await.expect("create the example");
+    ctx.create_strict(&obj).await.expect("create the example");
 
     let machine = "arn:aws:states:us-east-1:123456789012:stateMachine/columns-machine";
     let topic = "arn:aws:sns:us-east-1:123456789012:columns-topic";

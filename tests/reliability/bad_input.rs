@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_batch::types::{ResourceRequirement, ResourceType};
 use batchnotify::api::BatchNotification;
-use kube::Resource;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use serde_json::Value;
 
@@ -26,18 +25,6 @@ fn header(text: &str, key: &str) -> Option<String> {
         .take_while(|l| l.starts_with('#'))
         .find_map(|l| l.strip_prefix(&format!("# {key}:")))
         .map(|v| v.trim().to_string())
-}
-
-/// Strict create, as `kubectl create --validate=strict` sends it.
-async fn create(ctx: &Ctx, obj: &Value) -> Result<Value, kube::Error> {
-    let url = BatchNotification::url_path(&(), Some(&ctx.ns));
-    let body = serde_json::to_vec(obj).expect("manifest json");
-    let mut request = kube::core::Request::new(url)
-        .create(&PostParams::default(), body)
-        .expect("create request");
-    let uri = format!("{}fieldValidation=Strict", request.uri());
-    *request.uri_mut() = uri.parse().expect("create uri");
-    ctx.client.request(request).await
 }
 
 /// Whether an API error names `field` as a field error's path.
@@ -111,7 +98,7 @@ async fn bad_input_is_refused_or_reported_and_never_panics() {
             continue;
         };
         let obj: Value = serde_yaml::from_str(&text).expect("case yaml");
-        if let Some(p) = rejection_problem(create(&admission, &obj).await, &field) {
+        if let Some(p) = rejection_problem(admission.create_strict(&obj).await, &field) {
             failures.push(format!("{}: {p}", file_name(path)));
         }
         rec.bad_inputs += 1;
@@ -133,7 +120,8 @@ async fn bad_input_is_refused_or_reported_and_never_panics() {
         let before_obj: Value =
             serde_yaml::from_str(&std::fs::read_to_string(&before).expect("read before"))
                 .expect("yaml");
-        let created = create(&admission, &before_obj)
+        let created = admission
+            .create_strict(&before_obj)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", file_name(&before)));
         let mut after_obj: Value = serde_yaml::from_str(&after_text).expect("yaml");
@@ -207,7 +195,7 @@ async fn bad_input_is_refused_or_reported_and_never_panics() {
         let stalled = expect != "Ready" && header(&text, "stalled").as_deref() != Some("false");
         let obj: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let name = obj["metadata"]["name"].as_str().expect("name").to_string();
-        if let Err(e) = create(&ctx, &obj).await {
+        if let Err(e) = ctx.create_strict(&obj).await {
             failures.push(format!("{file}: must pass admission, was refused: {e}"));
             continue;
         }

@@ -530,6 +530,24 @@ impl Ctx {
             .unwrap_or_else(|e| panic!("apply {name}: {e}"))
     }
 
+    /// POST the manifest as it is, as `kubectl create --validate=strict` does:
+    /// a misspelt field is an error, not silently pruned (which could make a
+    /// case pass or fail for the wrong reason).
+    pub async fn create_strict(
+        &self,
+        obj: &serde_json::Value,
+    ) -> Result<serde_json::Value, kube::Error> {
+        use kube::Resource;
+        let url = BatchNotification::url_path(&(), Some(&self.ns));
+        let body = serde_json::to_vec(obj).expect("manifest json");
+        let mut request = kube::core::Request::new(url)
+            .create(&PostParams::default(), body)
+            .expect("create request");
+        let uri = format!("{}fieldValidation=Strict", request.uri());
+        *request.uri_mut() = uri.parse().expect("create uri");
+        self.client.request(request).await
+    }
+
     /// Waits until `check` holds for the object (or panics after `limit`).
     pub async fn wait(
         &self,
