@@ -32,6 +32,11 @@ It prints one line, `READY <port>`, on stdout once it serves requests (and
 writes the port to `--port-file` if given), then serves until SIGTERM/SIGINT.
 `--stock` serves unpatched moto; the launcher's tests use it to prove the patch
 is necessary.
+
+Strict mode is the default: the strict_*.py modules make the emulator refuse
+what AWS refuses (IAM, quotas, paging, eventual consistency, Batch lifecycle;
+see each module). `--lenient` turns every strict rule off; `--no-rule NAME`
+turns one off; `--delays fast|realistic` and `--delay NAME=SECONDS` set delays.
 """
 
 from __future__ import annotations
@@ -194,7 +199,11 @@ class RequestCounter:
             action = parse_qs(body.decode("utf-8", "replace")).get("Action")
             if action:
                 return action[0]
-        last = environ.get("PATH_INFO", "").rstrip("/").rsplit("/", 1)[-1]
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/v1/tags/"):  # Batch names the resource ARN in the path
+            method = environ.get("REQUEST_METHOD", "GET")
+            return {"GET": "ListTagsForResource", "POST": "TagResource"}.get(method, "UntagResource")
+        last = path.rstrip("/").rsplit("/", 1)[-1]
         return self.rest_ops.get(last.lower(), last or "unknown")
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
@@ -210,7 +219,11 @@ class RequestCounter:
             with self.lock:
                 counts = json.loads(json.dumps(self.counts))
             return json_response(start_response, counts)
-        match = self._CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        from urllib.parse import unquote
+
+        # Header-signed, or presigned (X-Amz-Credential in the query string).
+        auth = environ.get("HTTP_AUTHORIZATION") or unquote(environ.get("QUERY_STRING", ""))
+        match = self._CREDENTIAL.search(auth.replace("X-Amz-Credential=", "Credential="))
         if match:
             key = f"{match.group(2)}:{self.operation(environ)}"
             with self.lock:
@@ -277,6 +290,58 @@ def configure(port: int) -> None:
         resp.read()
 
 
+def add_strict_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by the strict-mode modules (strict_*.py)."""
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="turn strict mode off: no strict rule at all (moto as patched above)",
+    )
+    parser.add_argument(
+        "--delays",
+        choices=("fast", "realistic"),
+        default="fast",
+        help="strict mode: the set of delays (IAM propagation, Batch transitions, ...)",
+    )
+    parser.add_argument(
+        "--delay",
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="strict mode: set one delay, e.g. iam-propagation=3 (repeatable)",
+    )
+    parser.add_argument(
+        "--no-rule",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="strict mode: turn one named rule off (repeatable)",
+    )
+
+
+def resolve_strict_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """After parsing: args.delay_profile ("fast"/"realistic"), args.delays (the
+    explicit --delay values by name), args.disabled_rules, and the helpers
+    args.delay_for(name, fast, realistic) and args.rule_on(name)."""
+    overrides: dict[str, float] = {}
+    for item in args.delay:
+        name, sep, value = item.partition("=")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            parser.error(f"--delay wants NAME=SECONDS, not {item!r}")
+    args.lenient = args.lenient or args.stock
+    args.delay_profile = args.delays
+    args.delays = overrides
+    args.disabled_rules = set(args.no_rule)
+    args.delay_for = lambda name, fast, realistic: overrides.get(
+        name, realistic if args.delay_profile == "realistic" else fast
+    )
+    args.rule_on = lambda name: not args.lenient and name not in args.disabled_rules
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -288,7 +353,17 @@ def main(argv: list[str] | None = None) -> int:
         help="regex; Batch jobs whose job or job-definition name matches it end FAILED",
     )
     parser.add_argument("--stock", action="store_true", help="serve unpatched moto")
+    add_strict_arguments(parser)
+    import strict_access
+
+    strict_access.add_arguments(parser)
+    import strict_batch
+    import strict_validation
+
+    strict_batch.add_arguments(parser)
+    strict_validation.add_arguments(parser)
     args = parser.parse_args(argv)
+    resolve_strict_arguments(parser, args)
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
@@ -299,7 +374,16 @@ def main(argv: list[str] | None = None) -> int:
         patch_create_state_machine()
         patch_batch_failure_switch(re.compile(args.fail_jobs_matching))
 
-    app = RequestCounter(DomainDispatcherApplication(create_backend_app))
+    if not args.lenient:
+        strict_access.install(args)
+        # After patch_batch_failure_switch: strict_batch's job runner replaces it.
+        strict_batch.install(args)
+        strict_validation.install(args)
+    app = DomainDispatcherApplication(create_backend_app)
+    if not args.lenient:
+        app = strict_access.wrap(app, args)
+    # Outermost, so that it counts throttled and denied requests too.
+    app = RequestCounter(app)
     # Binding port 0 here (not probing and re-binding) leaves no race for the port.
     server = make_server(args.host, args.port, app, threaded=True)
     port = server.server_port

@@ -1,0 +1,1019 @@
+"""Strict mode, access part: make the emulator refuse what AWS refuses.
+
+Stock moto (5.2.5) lets any access key do anything, never throttles, answers
+most List/Describe calls in one page, and lets Step Functions use a role the
+moment it exists. Real AWS does none of that, so an operator that passes its
+tests on stock moto can still fail on AWS. This module, used by
+`moto_launcher.py` unless `--lenient`, adds these rules (each can be turned
+off with `--no-rule NAME`):
+
+* ``unknown-key``: an access key that is neither the root key (``testing``)
+  nor an IAM user's (or an assumed role's) key is refused, as AWS refuses it.
+* ``iam``: every request by a non-root caller is evaluated against the
+  caller's identity-based policies: action ``service:Operation`` matched
+  case-insensitively with ``*``/``?`` wildcards, ``Action``/``NotAction``,
+  ``Resource``/``NotResource`` matched against the ARN the operation targets
+  (``*`` for operations without resource-level permissions), a few condition
+  operators, explicit Deny winning. Denials come back in each service's own
+  error shape (moto's own evaluator names Batch actions in lower case and
+  answers JSON services in XML).
+* ``pass-role``: passing a role to Step Functions or Batch needs
+  ``iam:PassRole`` on it.
+* ``iam-propagation`` / ``trust-policy``: Step Functions cannot assume a role
+  for ``iam-propagation`` seconds after CreateRole/UpdateAssumeRolePolicy, nor
+  ever if the trust policy does not let ``states.amazonaws.com`` assume it.
+* ``quotas``: per-API token buckets per (account, region, service,
+  operation), each service's throttling error; root is exempt.
+  ``GET /_batchnotify/throttles`` counts throttled requests (``DELETE`` resets).
+* ``paging``: List/Describe calls answer ``--page-size`` items a page.
+
+The root key acts as the account root user: never denied, never throttled.
+"""
+
+from __future__ import annotations
+
+import base64
+import http
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
+
+ACCOUNT = "123456789012"
+ROOT_KEY = "testing"
+THROTTLES_PATH = "/_batchnotify/throttles"
+
+RULES = (
+    "unknown-key",
+    "iam",
+    "pass-role",
+    "iam-propagation",
+    "trust-policy",
+    "quotas",
+    "paging",
+)
+
+# Delay name -> (fast, realistic) seconds. IAM documents that changes are
+# eventually consistent and "can take some time" to be visible to services:
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+DELAYS = {"iam-propagation": (1.5, 10.0)}
+
+DEFAULT_PAGE_SIZE = 2
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--quota-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="strict mode: multiply every API token bucket's size and refill rate by F",
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=DEFAULT_PAGE_SIZE,
+        metavar="N",
+        help="strict mode: List/Describe calls answer at most N items a page",
+    )
+
+
+def _rule_on(args: Any, name: str) -> bool:
+    if hasattr(args, "rule_on"):
+        return bool(args.rule_on(name))
+    return not getattr(args, "lenient", False) and name not in (getattr(args, "no_rule", None) or [])
+
+
+def _delay(args: Any, name: str) -> float:
+    fast, realistic = DELAYS[name]
+    if hasattr(args, "delay_for"):
+        return float(args.delay_for(name, fast, realistic))
+    return fast if getattr(args, "delays", "fast") == "fast" else realistic
+
+
+# --------------------------------------------------------------------------
+# Service models: protocol and operation of a request.
+
+_SIGNING_TO_BOTOCORE = {"states": "stepfunctions", "email": "ses", "monitoring": "cloudwatch"}
+_models: dict[str, Any] = {}
+_models_lock = threading.Lock()
+
+
+def _model(scope_service: str) -> Any:
+    with _models_lock:
+        if scope_service not in _models:
+            from botocore.loaders import Loader
+            from botocore.model import ServiceModel
+
+            name = _SIGNING_TO_BOTOCORE.get(scope_service, scope_service)
+            try:
+                _models[scope_service] = ServiceModel(
+                    Loader().load_service_model(name, "service-2"), service_name=name
+                )
+            except Exception:  # an unknown service: no rule applies to it
+                _models[scope_service] = None
+        return _models[scope_service]
+
+
+_rest_routes: dict[str, list[tuple[str, re.Pattern[str], str]]] = {}
+
+
+def _rest_operation(model: Any, method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    routes = _rest_routes.get(model.service_name)
+    if routes is None:
+        routes = []
+        for name in model.operation_names:
+            http_ = model.operation_model(name).http
+            uri = http_["requestUri"].split("?")[0]
+            # Labels ({resourceArn}, {key+}) match the rest of the path: an ARN
+            # label holds slashes once the server has decoded %2F.
+            pattern = re.sub(r"\\\{(\w+)(?:\\\+)?\\\}", r"(?P<\1>.+)", re.escape(uri))
+            routes.append((http_["method"], re.compile(f"^{pattern}/?$"), name))
+        # Literal paths before templated ones.
+        routes.sort(key=lambda r: r[1].pattern.count("(?P"))
+        _rest_routes[model.service_name] = routes
+    for route_method, pattern, name in routes:
+        match = pattern.match(path)
+        if route_method == method and match:
+            return name, {k: unquote(v) for k, v in match.groupdict().items()}
+    return None
+
+
+class Call:
+    """What one signed request asks: who, which service and operation, with what."""
+
+    def __init__(self, environ: dict, key: str, region: str, scope_service: str) -> None:
+        self.environ = environ
+        self.key = key
+        self.region = region
+        self.service = scope_service  # IAM prefix: states, batch, sns, iam, sts
+        self.model = _model(scope_service)
+        self.protocol = self.model.protocol if self.model is not None else None
+        self.operation = ""
+        self.params: dict[str, Any] = {}
+        self._parse()
+
+    def _parse(self) -> None:
+        env = self.environ
+        length = int(env.get("CONTENT_LENGTH") or 0)
+        body = env["wsgi.input"].read(length) if length else b""
+        env["wsgi.input"] = io.BytesIO(body)
+        if self.protocol == "json":
+            target = env.get("HTTP_X_AMZ_TARGET", "")
+            self.operation = target.rsplit(".", 1)[-1]
+            try:
+                parsed = json.loads(body or b"{}")
+                self.params = parsed if isinstance(parsed, dict) else {}
+            except ValueError:
+                self.params = {}
+        elif self.protocol == "query":
+            form = parse_qs(env.get("QUERY_STRING", ""))
+            if env.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+                form.update(parse_qs(body.decode("utf-8", "replace")))
+            self.params = {k: v[0] for k, v in form.items()}
+            self.operation = self.params.get("Action", "")
+        elif self.protocol in ("rest-json", "rest-xml") and self.model is not None:
+            path = env.get("PATH_INFO", "")
+            found = _rest_operation(self.model, env.get("REQUEST_METHOD", "GET"), path)
+            if found:
+                self.operation, labels = found
+                self.params.update(labels)
+            if self.protocol == "rest-json" and body:
+                try:
+                    parsed = json.loads(body)
+                    if isinstance(parsed, dict):
+                        self.params.update(parsed)
+                except ValueError:
+                    pass
+
+    @property
+    def action(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+
+# --------------------------------------------------------------------------
+# Error responses, each in its service's shape.
+
+_XML_NS = {
+    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+    "sns": "http://sns.amazonaws.com/doc/2010-03-31/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+}
+
+
+def _send(start_response: Any, status: int, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:
+    phrase = http.HTTPStatus(status).phrase
+    start_response(
+        f"{status} {phrase}", headers + [("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def error_response(
+    start_response: Any, call: Call, code: str, message: str, status: int
+) -> list[bytes]:
+    request_id = str(uuid.uuid4())
+    if call.protocol in ("json", "rest-json"):
+        body = json.dumps({"__type": code, "message": message}).encode()
+        content_type = (
+            f"application/x-amz-json-{call.model.metadata.get('jsonVersion', '1.0')}"
+            if call.protocol == "json"
+            else "application/json"
+        )
+        headers = [
+            ("Content-Type", content_type),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-ErrorType", code),
+        ]
+        return _send(start_response, status, headers, body)
+    ns = _XML_NS.get(call.service, f"https://{call.service}.amazonaws.com/doc/")
+    body = (
+        f'<ErrorResponse xmlns="{ns}">\n  <Error>\n    <Type>Sender</Type>\n'
+        f"    <Code>{escape(code)}</Code>\n    <Message>{escape(message)}</Message>\n"
+        f"  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n"
+    ).encode()
+    headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    return _send(start_response, status, headers, body)
+
+
+# Unknown access key. IAM/SNS/STS (query protocol): InvalidClientTokenId, 403
+# https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html
+# JSON services answer UnrecognizedClientException: 400 for awsJson (Step
+# Functions), 403 for restJson (Batch), as observed from AWS.
+# https://docs.aws.amazon.com/step-functions/latest/apireference/CommonErrors.html
+INVALID_TOKEN_MESSAGE = "The security token included in the request is invalid."
+
+
+def unknown_key_response(start_response: Any, call: Call) -> list[bytes]:
+    if call.protocol == "json":
+        return error_response(start_response, call, "UnrecognizedClientException", INVALID_TOKEN_MESSAGE, 400)
+    if call.protocol == "rest-json":
+        return error_response(start_response, call, "UnrecognizedClientException", INVALID_TOKEN_MESSAGE, 403)
+    return error_response(start_response, call, "InvalidClientTokenId", INVALID_TOKEN_MESSAGE, 403)
+
+
+# Access denied. Message format:
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
+# Step Functions: AccessDeniedException, HTTP 400
+#   https://docs.aws.amazon.com/step-functions/latest/apireference/CommonErrors.html
+# Batch (restJson): AccessDeniedException, HTTP 403
+#   https://docs.aws.amazon.com/batch/latest/userguide/security_iam_troubleshoot.html
+# SNS: AuthorizationError, HTTP 403, action written "SNS:Op" in the message
+#   https://docs.aws.amazon.com/sns/latest/api/CommonErrors.html
+# IAM/STS: AccessDenied, HTTP 403
+#   https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html
+def denied_message(principal: str, action: str, resource: str, explicit: bool) -> str:
+    if explicit:
+        return (
+            f"User: {principal} is not authorized to perform: {action} on resource: "
+            f"{resource} with an explicit deny in an identity-based policy"
+        )
+    return (
+        f"User: {principal} is not authorized to perform: {action} on resource: "
+        f"{resource} because no identity-based policy allows the {action} action"
+    )
+
+
+def denied_response(
+    start_response: Any, call: Call, principal: str, action: str, resource: str, explicit: bool
+) -> list[bytes]:
+    if call.service == "sns" and action.startswith("sns:"):
+        action = "SNS:" + action[4:]
+    message = denied_message(principal, action, resource, explicit)
+    if call.protocol == "json":
+        return error_response(start_response, call, "AccessDeniedException", message, 400)
+    if call.protocol == "rest-json":
+        return error_response(start_response, call, "AccessDeniedException", message, 403)
+    if call.service == "sns":
+        return error_response(start_response, call, "AuthorizationError", message, 403)
+    return error_response(start_response, call, "AccessDenied", message, 403)
+
+
+# --------------------------------------------------------------------------
+# Policy evaluation.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    regex = "".join(
+        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
+    )
+    return re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    # "The prefix and the action name are case insensitive."
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html
+    return bool(_wildcard(pattern, True).match(action))
+
+
+def resource_matches(pattern: str, resource: str, context: dict[str, str]) -> bool:
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html
+    pattern = re.sub(
+        r"\$\{([^}]+)\}", lambda m: context.get(m.group(1).lower(), m.group(0)), pattern
+    )
+    return bool(_wildcard(pattern, False).match(resource))
+
+
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "stringequals": lambda v, p: v == p,
+    "stringnotequals": lambda v, p: v != p,
+    "stringequalsignorecase": lambda v, p: v.lower() == p.lower(),
+    "stringnotequalsignorecase": lambda v, p: v.lower() != p.lower(),
+    "stringlike": lambda v, p: bool(_wildcard(p, False).match(v)),
+    "stringnotlike": lambda v, p: not _wildcard(p, False).match(v),
+    "arnequals": lambda v, p: bool(_wildcard(p, False).match(v)),
+    "arnlike": lambda v, p: bool(_wildcard(p, False).match(v)),
+    "arnnotequals": lambda v, p: not _wildcard(p, False).match(v),
+    "arnnotlike": lambda v, p: not _wildcard(p, False).match(v),
+    "bool": lambda v, p: v.lower() == str(p).lower(),
+}
+_NEGATED = {"stringnotequals", "stringnotequalsignorecase", "stringnotlike", "arnnotequals", "arnnotlike"}
+
+
+def conditions_match(condition: Any, context: dict[str, str]) -> bool:
+    """Condition block; keys missing from the context fail positive operators.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html"""
+    if not condition:
+        return True
+    if not isinstance(condition, dict):
+        return False
+    for operator, block in condition.items():
+        op = operator.lower().split(":")[-1]  # ForAnyValue:/ForAllValues: on single values
+        if_exists = op.endswith("ifexists")
+        op = op[: -len("ifexists")] if if_exists else op
+        if not isinstance(block, dict):
+            return False
+        for key, expected in block.items():
+            value = context.get(key.lower())
+            if op == "null":
+                if (value is None) != (str(expected).lower() == "true"):
+                    return False
+                continue
+            if value is None:
+                if if_exists or op in _NEGATED:
+                    continue
+                return False
+            test = _OPERATORS.get(op)
+            if test is None:
+                return False  # an operator not modelled here never matches
+            values = [str(e) for e in _as_list(expected)]
+            if op in _NEGATED:
+                if not all(test(value, e) for e in values):
+                    return False
+            elif not any(test(value, e) for e in values):
+                return False
+    return True
+
+
+def evaluate(documents: list[dict], action: str, resource: str, context: dict[str, str]) -> str:
+    """'allow', 'deny' (explicit) or 'implicit' (no statement allows)."""
+    allowed = False
+    for document in documents:
+        for statement in _as_list(document.get("Statement")):
+            if not isinstance(statement, dict):
+                continue
+            if "NotAction" in statement:
+                if any(action_matches(p, action) for p in _as_list(statement["NotAction"])):
+                    continue
+            elif not any(action_matches(p, action) for p in _as_list(statement.get("Action"))):
+                continue
+            if "NotResource" in statement:
+                if any(resource_matches(p, resource, context) for p in _as_list(statement["NotResource"])):
+                    continue
+            elif not any(resource_matches(p, resource, context) for p in _as_list(statement.get("Resource"))):
+                continue
+            if not conditions_match(statement.get("Condition"), context):
+                continue
+            if str(statement.get("Effect", "")).lower() == "deny":
+                return "deny"
+            if str(statement.get("Effect", "")).lower() == "allow":
+                allowed = True
+    return "allow" if allowed else "implicit"
+
+
+class Identity:
+    def __init__(self, arn: str, name: str, documents: list[dict]) -> None:
+        self.arn = arn
+        self.name = name
+        self.documents = documents
+
+
+def find_identity(key: str, security_token: str | None) -> Identity | None:
+    """The IAM user (or assumed role) an access key belongs to, with its policies."""
+    from moto.iam.access_control import CreateAccessKeyFailure, IAMPolicy, create_access_key
+
+    headers = {"X-Amz-Security-Token": security_token} if security_token else {}
+    try:
+        owner = create_access_key(ACCOUNT, "aws", key, headers)
+    except CreateAccessKeyFailure:
+        return None
+    documents = []
+    for policy in owner.collect_policies():
+        try:
+            documents.append(IAMPolicy(policy)._policy_json)
+        except (ValueError, KeyError, StopIteration):
+            continue
+    return Identity(owner.arn, owner.arn.rsplit("/", 1)[-1], documents)
+
+
+# --------------------------------------------------------------------------
+# The resources an operation targets. Service Authorization Reference:
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsbatch.html
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsns.html
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html
+# Operations without resource-level permissions (Batch Describe*/List*,
+# states:ListStateMachines, sns:ListTopics, ...) are matched against "*".
+
+
+def _iam():
+    from moto.iam.models import iam_backends
+
+    return iam_backends[ACCOUNT]["global"]
+
+
+def role_arn(name_or_arn: str) -> str:
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn
+    try:
+        return _iam().get_role(name_or_arn).arn
+    except Exception:
+        return f"arn:aws:iam::{ACCOUNT}:role/{name_or_arn}"
+
+
+def find_role(arn_or_name: str) -> Any:
+    name = arn_or_name.rsplit("/", 1)[-1]
+    try:
+        return _iam().get_role(name)
+    except Exception:
+        return None
+
+
+def _batch_arn(region: str, kind: str, value: str | None) -> str:
+    if not value:
+        return "*"
+    if value.startswith("arn:"):
+        return value
+    return f"arn:aws:batch:{region}:{ACCOUNT}:{kind}/{value}"
+
+
+def resources(call: Call) -> list[str]:
+    p, region, op = call.params, call.region, call.operation
+    if call.service == "states":
+        if op in ("CreateStateMachine",):
+            return [f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{p.get('name', '')}"]
+        if op == "CreateActivity":
+            return [f"arn:aws:states:{region}:{ACCOUNT}:activity:{p.get('name', '')}"]
+        for field in ("stateMachineArn", "executionArn", "resourceArn", "activityArn", "mapRunArn"):
+            if p.get(field):
+                return [p[field]]
+        return ["*"]
+    if call.service == "batch":
+        if op == "CreateComputeEnvironment":
+            return [_batch_arn(region, "compute-environment", p.get("computeEnvironmentName"))]
+        if op in ("UpdateComputeEnvironment", "DeleteComputeEnvironment"):
+            return [_batch_arn(region, "compute-environment", p.get("computeEnvironment"))]
+        if op in ("CreateJobQueue", "UpdateJobQueue"):
+            queue = p.get("jobQueueName") or p.get("jobQueue")
+            envs = [
+                _batch_arn(region, "compute-environment", o.get("computeEnvironment"))
+                for o in _as_list(p.get("computeEnvironmentOrder"))
+                if isinstance(o, dict)
+            ]
+            return [_batch_arn(region, "job-queue", queue)] + envs
+        if op == "DeleteJobQueue":
+            return [_batch_arn(region, "job-queue", p.get("jobQueue"))]
+        if op == "RegisterJobDefinition":
+            return [_batch_arn(region, "job-definition", p.get("jobDefinitionName"))]
+        if op == "DeregisterJobDefinition":
+            return [_batch_arn(region, "job-definition", p.get("jobDefinition"))]
+        if op == "SubmitJob":
+            return [
+                _batch_arn(region, "job-definition", p.get("jobDefinition")),
+                _batch_arn(region, "job-queue", p.get("jobQueue")),
+            ]
+        if op in ("TagResource", "UntagResource", "ListTagsForResource"):
+            return [p.get("resourceArn") or "*"]
+        return ["*"]
+    if call.service == "sns":
+        if op == "CreateTopic":
+            return [f"arn:aws:sns:{region}:{ACCOUNT}:{p.get('Name', '')}"]
+        for field in ("TopicArn", "TargetArn", "ResourceArn"):
+            if p.get(field):
+                return [p[field]]
+        if p.get("SubscriptionArn"):  # a subscription is authorised on its topic
+            return [p["SubscriptionArn"].rsplit(":", 1)[0]]
+        return ["*"]
+    if call.service == "iam":
+        if op == "CreateRole":
+            path = p.get("Path") or "/"
+            return [f"arn:aws:iam::{ACCOUNT}:role{path}{p.get('RoleName', '')}"]
+        if p.get("RoleName"):
+            return [role_arn(p["RoleName"])]
+        if op == "CreateUser":
+            return [f"arn:aws:iam::{ACCOUNT}:user{p.get('Path') or '/'}{p.get('UserName', '')}"]
+        if p.get("UserName"):
+            return [f"arn:aws:iam::{ACCOUNT}:user/{p['UserName']}"]
+        if p.get("GroupName"):
+            return [f"arn:aws:iam::{ACCOUNT}:group/{p['GroupName']}"]
+        if p.get("PolicyArn"):
+            return [p["PolicyArn"]]
+        if op == "CreatePolicy":
+            return [f"arn:aws:iam::{ACCOUNT}:policy{p.get('Path') or '/'}{p.get('PolicyName', '')}"]
+        if p.get("InstanceProfileName"):
+            return [f"arn:aws:iam::{ACCOUNT}:instance-profile/{p['InstanceProfileName']}"]
+        return ["*"]
+    if call.service == "sts" and p.get("RoleArn"):
+        return [p["RoleArn"]]
+    return ["*"]
+
+
+# Roles passed to a service: (role, service principal it is passed to).
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html
+def passed_roles(call: Call) -> list[tuple[str, str]]:
+    p, op = call.params, call.operation
+    roles: list[tuple[str, str]] = []
+    if call.service == "states" and op in ("CreateStateMachine", "UpdateStateMachine"):
+        if p.get("roleArn"):
+            roles.append((p["roleArn"], "states.amazonaws.com"))
+    elif call.service == "batch" and op == "RegisterJobDefinition":
+        container = p.get("containerProperties") or {}
+        for field in ("jobRoleArn", "executionRoleArn"):
+            if isinstance(container, dict) and container.get(field):
+                roles.append((container[field], "ecs-tasks.amazonaws.com"))
+        ecs = p.get("ecsProperties") or {}
+        for task in _as_list(ecs.get("taskProperties") if isinstance(ecs, dict) else None):
+            for field in ("taskRoleArn", "executionRoleArn"):
+                if isinstance(task, dict) and task.get(field):
+                    roles.append((task[field], "ecs-tasks.amazonaws.com"))
+    elif call.service == "batch" and op in ("CreateComputeEnvironment", "UpdateComputeEnvironment"):
+        if p.get("serviceRole"):
+            roles.append((p["serviceRole"], "batch.amazonaws.com"))
+        compute = p.get("computeResources") or {}
+        if isinstance(compute, dict):
+            if compute.get("spotIamFleetRole"):
+                roles.append((compute["spotIamFleetRole"], "spotfleet.amazonaws.com"))
+            instance = compute.get("instanceRole") or ""
+            if ":role/" in instance:
+                roles.append((instance, "ec2.amazonaws.com"))
+    out = []
+    for role, service in roles:
+        arn = role_arn(role)
+        # A service-linked role is used by its service directly; no PassRole.
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html
+        if ":role/aws-service-role/" in arn:
+            continue
+        out.append((arn, service))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Step Functions assuming its role: propagation delay and trust policy.
+# AWS answers CreateStateMachine/UpdateStateMachine with AccessDeniedException
+# (HTTP 400) and this message both while a new role (or a new trust policy)
+# propagates and when the trust policy does not allow states.amazonaws.com:
+# https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+CANNOT_ASSUME = (
+    "Neither the global service principal states.amazonaws.com, nor the regional one "
+    "is authorized to assume the provided role."
+)
+CHANGED_AT = "_batchnotify_trust_changed_at"
+
+
+def trust_allows(role: Any, service: str, region: str, context: dict[str, str]) -> bool:
+    document = role.assume_role_policy_document
+    try:
+        policy = json.loads(document) if isinstance(document, str) else document
+    except ValueError:
+        try:
+            policy = json.loads(unquote(document))
+        except ValueError:
+            return False
+    names = {service, service.replace(".amazonaws.com", f".{region}.amazonaws.com")}
+    allowed = False
+    for statement in _as_list(policy.get("Statement") if isinstance(policy, dict) else None):
+        if not isinstance(statement, dict):
+            continue
+        if not any(action_matches(a, "sts:AssumeRole") for a in _as_list(statement.get("Action"))):
+            continue
+        principal = statement.get("Principal")
+        if principal == "*":
+            matches = True
+        elif isinstance(principal, dict):
+            matches = bool(names & set(_as_list(principal.get("Service")))) or "*" in _as_list(
+                principal.get("AWS")
+            )
+        else:
+            matches = False
+        if not matches or not conditions_match(statement.get("Condition"), context):
+            continue
+        if str(statement.get("Effect", "")).lower() == "deny":
+            return False
+        allowed = allowed or str(statement.get("Effect", "")).lower() == "allow"
+    return allowed
+
+
+def record_trust_changes() -> None:
+    """Stamp each role when its trust policy is set (CreateRole, UpdateAssumeRolePolicy)."""
+    from moto.iam.models import IAMBackend
+
+    if getattr(IAMBackend, "_batchnotify_patched", False):
+        return
+    original_create = IAMBackend.create_role
+    original_update = IAMBackend.update_assume_role_policy
+
+    def create_role(self: Any, *args: Any, **kwargs: Any) -> Any:
+        role = original_create(self, *args, **kwargs)
+        setattr(role, CHANGED_AT, time.monotonic())
+        return role
+
+    def update_assume_role_policy(self: Any, role_name: str, policy_document: str) -> None:
+        original_update(self, role_name, policy_document)
+        setattr(self.get_role(role_name), CHANGED_AT, time.monotonic())
+
+    IAMBackend.create_role = create_role
+    IAMBackend.update_assume_role_policy = update_assume_role_policy
+    IAMBackend._batchnotify_patched = True
+
+
+# --------------------------------------------------------------------------
+# Quotas: token buckets (bucket size, refill per second).
+
+# Step Functions publishes its own table ("Quotas related to API action
+# throttling"), first figure for us-east-1, us-west-2 and eu-west-1, second
+# for all other regions:
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-api-action-throttling-general
+SFN_BIG_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
+SFN_QUOTAS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "CreateActivity": ((100, 1), (100, 1)),
+    "CreateStateMachine": ((100, 1), (100, 1)),
+    "DeleteActivity": ((100, 1), (100, 1)),
+    "DeleteStateMachine": ((100, 1), (100, 1)),
+    "DescribeActivity": ((200, 1), (200, 1)),
+    "DescribeExecution": ((300, 15), (250, 10)),
+    "DescribeStateMachine": ((200, 20), (200, 20)),
+    "DescribeStateMachineForExecution": ((200, 1), (200, 1)),
+    "GetActivityTask": ((3000, 500), (1500, 300)),
+    "GetExecutionHistory": ((400, 20), (400, 20)),
+    "ListActivities": ((100, 10), (100, 5)),
+    "ListExecutions": ((200, 5), (100, 2)),
+    "ListStateMachines": ((100, 5), (100, 5)),
+    "ListTagsForResource": ((100, 1), (100, 1)),
+    "SendTaskFailure": ((3000, 500), (1500, 300)),
+    "SendTaskHeartbeat": ((3000, 500), (1500, 300)),
+    "SendTaskSuccess": ((3000, 500), (1500, 300)),
+    "StartExecution": ((1300, 300), (800, 150)),
+    "StopExecution": ((1000, 200), (500, 25)),
+    "TagResource": ((200, 1), (200, 1)),
+    "UntagResource": ((200, 1), (200, 1)),
+    "UpdateStateMachine": ((100, 1), (100, 1)),
+}
+# Batch: "The maximum number of transactions per second (TPS) for each account
+# for AWS Batch API calls, including the SubmitJob operations, is 50."
+# https://repost.aws/knowledge-center/aws-batch-requests-error
+# https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html
+BATCH_QUOTA = (50.0, 50.0)
+# SNS publishes per-action TPS in its general-reference page
+# (https://docs.aws.amazon.com/general/latest/gr/sns.html#limits_sns); the table
+# was not readable from here, so conservative figures: 10 TPS for changes,
+# 30 TPS for reads.
+SNS_WRITE_QUOTA = (10.0, 10.0)
+SNS_READ_QUOTA = (30.0, 30.0)
+# IAM throttles with token buckets per API but publishes no figures
+# (https://repost.aws/knowledge-center/iam-sts-throttling-error); conservative:
+# 10 bucket / 5 per second for changes, 20 / 10 for reads.
+IAM_WRITE_QUOTA = (10.0, 5.0)
+IAM_READ_QUOTA = (20.0, 10.0)
+
+
+def quota_for(service: str, operation: str, region: str) -> tuple[float, float] | None:
+    if service == "states":
+        figures = SFN_QUOTAS.get(operation)
+        if figures is None:
+            return None
+        return figures[0] if region in SFN_BIG_REGIONS else figures[1]
+    reads = operation.startswith(("Get", "List", "Describe"))
+    if service == "batch":
+        return BATCH_QUOTA
+    if service == "sns":
+        return SNS_READ_QUOTA if reads else SNS_WRITE_QUOTA
+    if service == "iam":
+        return IAM_READ_QUOTA if reads else IAM_WRITE_QUOTA
+    return None
+
+
+# Throttling errors:
+#   Step Functions: ThrottlingException "Rate exceeded", HTTP 400
+#     https://docs.aws.amazon.com/step-functions/latest/apireference/CommonErrors.html
+#   Batch: TooManyRequestsException "Too Many Requests", HTTP 429
+#     https://repost.aws/knowledge-center/aws-batch-requests-error
+#   SNS: ThrottlingException "Rate exceeded" (XML), HTTP 400
+#     https://repost.aws/knowledge-center/sns-throttling-exception-errors
+#   IAM: Throttling "Rate exceeded" (XML), HTTP 400
+#     https://repost.aws/knowledge-center/iam-sts-throttling-error
+def throttled_response(start_response: Any, call: Call) -> list[bytes]:
+    if call.service == "batch":
+        return error_response(start_response, call, "TooManyRequestsException", "Too Many Requests", 429)
+    if call.service == "iam":
+        return error_response(start_response, call, "Throttling", "Rate exceeded", 400)
+    return error_response(start_response, call, "ThrottlingException", "Rate exceeded", 400)
+
+
+class Buckets:
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.lock = threading.Lock()
+        self.state: dict[tuple[str, str, str, str], tuple[float, float]] = {}
+        self.throttled: dict[str, dict[str, int]] = {}
+
+    def take(self, call: Call) -> bool:
+        quota = quota_for(call.service, call.operation, call.region)
+        if quota is None:
+            return True
+        size, rate = quota[0] * self.scale, quota[1] * self.scale
+        region = "global" if call.service == "iam" else call.region
+        key = (ACCOUNT, region, call.service, call.operation)
+        now = time.monotonic()
+        with self.lock:
+            tokens, last = self.state.get(key, (size, now))
+            tokens = min(size, tokens + (now - last) * rate)
+            if tokens >= 1:
+                self.state[key] = (tokens - 1, now)
+                return True
+            self.state[key] = (tokens, now)
+            per_key = self.throttled.setdefault(call.key, {})
+            per_key[call.action] = per_key.get(call.action, 0) + 1
+            return False
+
+
+# --------------------------------------------------------------------------
+# The middleware.
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
+
+
+def _json(start_response: Any, value: Any) -> list[bytes]:
+    body = json.dumps(value).encode()
+    return _send(start_response, 200, [("Content-Type", "application/json")], body)
+
+
+class StrictAccess:
+    """WSGI middleware applying the access rules before moto sees a request."""
+
+    def __init__(self, app: Any, args: Any) -> None:
+        self.app = app
+        self.on = {name: _rule_on(args, name) for name in RULES}
+        self.propagation = _delay(args, "iam-propagation")
+        self.buckets = Buckets(getattr(args, "quota_scale", 1.0))
+
+    def throttles(self, environ: dict, start_response: Any) -> list[bytes]:
+        with self.buckets.lock:
+            if environ.get("REQUEST_METHOD") == "DELETE":
+                self.buckets.throttled.clear()
+            counts = json.loads(json.dumps(self.buckets.throttled))
+        return _json(start_response, counts)
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == THROTTLES_PATH:
+            return self.throttles(environ, start_response)
+        credential = environ.get("HTTP_AUTHORIZATION", "")
+        if "Credential=" not in credential and "X-Amz-Credential=" in environ.get("QUERY_STRING", ""):
+            credential = unquote(environ["QUERY_STRING"]).replace("X-Amz-Credential=", "Credential=")
+        match = _CREDENTIAL.search(credential)
+        if not match:
+            return self.app(environ, start_response)
+        key, region, scope = match.groups()
+        call = Call(environ, key, region, scope)
+        if call.protocol not in ("json", "query", "rest-json") or not call.operation:
+            return self.app(environ, start_response)
+
+        if key != ROOT_KEY:
+            identity = find_identity(key, environ.get("HTTP_X_AMZ_SECURITY_TOKEN"))
+            if identity is None:
+                if self.on["unknown-key"]:
+                    return unknown_key_response(start_response, call)
+            else:
+                if self.on["quotas"] and not self.buckets.take(call):
+                    return throttled_response(start_response, call)
+                refused = self.authorize(call, identity, start_response)
+                if refused is not None:
+                    return refused
+        refused = self.check_assume(call, start_response)
+        if refused is not None:
+            return refused
+        return self.app(environ, start_response)
+
+    def authorize(self, call: Call, identity: Identity, start_response: Any) -> Any:
+        # "You don't need permission to perform this operation." (GetCallerIdentity)
+        # https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
+        if call.service == "sts" and call.operation == "GetCallerIdentity":
+            return None
+        context = {
+            "aws:username": identity.name,
+            "aws:principalarn": identity.arn,
+            "aws:principalaccount": ACCOUNT,
+            "aws:requestedregion": call.region,
+            "aws:securetransport": "false",
+        }
+        if self.on["iam"]:
+            for resource in resources(call):
+                verdict = evaluate(identity.documents, call.action, resource, context)
+                if verdict != "allow":
+                    return denied_response(
+                        start_response, call, identity.arn, call.action, resource, verdict == "deny"
+                    )
+        if self.on["pass-role"]:
+            for role, service in passed_roles(call):
+                verdict = evaluate(
+                    identity.documents,
+                    "iam:PassRole",
+                    role,
+                    dict(context, **{"iam:passedtoservice": service}),
+                )
+                if verdict != "allow":
+                    # Step Functions and Batch both answer AccessDeniedException
+                    # naming iam:PassRole (400 for awsJson, 403 for restJson).
+                    return denied_response(
+                        start_response, call, identity.arn, "iam:PassRole", role, verdict == "deny"
+                    )
+        return None
+
+    def check_assume(self, call: Call, start_response: Any) -> Any:
+        if call.service != "states" or call.operation not in ("CreateStateMachine", "UpdateStateMachine"):
+            return None
+        arn = call.params.get("roleArn")
+        if not arn or not (self.on["iam-propagation"] or self.on["trust-policy"]):
+            return None
+        role = find_role(arn)
+        if self.on["trust-policy"]:
+            machine = (
+                call.params.get("stateMachineArn")
+                or f"arn:aws:states:{call.region}:{ACCOUNT}:stateMachine:{call.params.get('name', '')}"
+            )
+            context = {"aws:sourceaccount": ACCOUNT, "aws:sourcearn": machine}
+            # A role that does not exist cannot be assumed either.
+            if role is None or not trust_allows(role, "states.amazonaws.com", call.region, context):
+                return error_response(start_response, call, "AccessDeniedException", CANNOT_ASSUME, 400)
+        if self.on["iam-propagation"] and role is not None:
+            changed = getattr(role, CHANGED_AT, None)
+            if changed is not None and time.monotonic() - changed < self.propagation:
+                return error_response(start_response, call, "AccessDeniedException", CANNOT_ASSUME, 400)
+        return None
+
+
+# --------------------------------------------------------------------------
+# Paging. AWS pages every List/Describe the operator uses; moto pages some
+# (ListExecutions, ListStateMachines: maxResults/nextToken, default 100;
+# ListSubscriptionsByTopic: 100 a page) and not others (GetExecutionHistory,
+# Batch DescribeJobDefinitions/DescribeJobQueues/DescribeComputeEnvironments).
+#   https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html
+#   https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html
+#   https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobQueues.html
+#   https://docs.aws.amazon.com/sns/latest/api/API_ListSubscriptionsByTopic.html
+
+
+def _encode_token(kind: str, offset: int) -> str:
+    raw = json.dumps({"kind": kind, "offset": offset}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_token(kind: str, token: str) -> int | None:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if data.get("kind") == kind and int(data["offset"]) >= 0:
+            return int(data["offset"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return None
+
+
+def _page(kind: str, items: list, max_results: Any, token: Any, page_size: int, bad_token: Callable[[], Exception]) -> tuple[list, str | None]:
+    size = page_size
+    try:
+        if max_results not in (None, "", 0) and 0 < int(max_results) < size:
+            size = int(max_results)
+    except (TypeError, ValueError):
+        pass
+    offset = 0
+    if token:
+        decoded = _decode_token(kind, str(token))
+        if decoded is None:
+            raise bad_token()
+        offset = decoded
+    page = items[offset : offset + size]
+    more = offset + size < len(items)
+    return page, _encode_token(kind, offset + size) if more else None
+
+
+def patch_paging(page_size: int) -> None:
+    from moto.batch.exceptions import ClientException
+    from moto.batch.responses import BatchResponse
+    from moto.core.responses import ActionResult
+    from moto.sns.models import SNSBackend
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    if getattr(StepFunctionResponse, "_batchnotify_paged", False):
+        return
+
+    def clamp(value: Any) -> int:
+        try:
+            return min(int(value), page_size) if value else page_size
+        except (TypeError, ValueError):
+            return page_size
+
+    # moto pages these itself: only the page size changes.
+    for name in ("list_executions", "list_state_machines"):
+        original = getattr(StepFunctionBackend, name)
+
+        def paged(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            kwargs["max_results"] = clamp(kwargs.get("max_results"))
+            return _original(self, *args, **kwargs)
+
+        setattr(StepFunctionBackend, name, paged)
+
+    original_history = StepFunctionResponse.get_execution_history
+
+    def get_execution_history(self: Any) -> Any:
+        result = original_history(self)
+        output = dict(result.result if isinstance(result, ActionResult) else result)
+        events = list(output.get("events") or [])
+        if self._get_param("reverseOrder"):
+            events.reverse()
+        output["events"], token = _page(
+            "GetExecutionHistory",
+            events,
+            self._get_param("maxResults"),
+            self._get_param("nextToken"),
+            page_size,
+            lambda: InvalidToken("Invalid token"),
+        )
+        output.pop("nextToken", None)
+        if token:
+            output["nextToken"] = token
+        return ActionResult(output)
+
+    StepFunctionResponse.get_execution_history = get_execution_history
+
+    for method, key, kind in (
+        ("describecomputeenvironments", "computeEnvironments", "DescribeComputeEnvironments"),
+        ("describejobqueues", "jobQueues", "DescribeJobQueues"),
+        ("describejobdefinitions", "jobDefinitions", "DescribeJobDefinitions"),
+    ):
+        original = getattr(BatchResponse, method)
+
+        def describe(self: Any, _original: Any = original, _key: str = key, _kind: str = kind) -> str:
+            output = json.loads(_original(self))
+            output[_key], token = _page(
+                _kind,
+                list(output.get(_key) or []),
+                self._get_param("maxResults"),
+                self._get_param("nextToken"),
+                page_size,
+                lambda: ClientException("The nextToken is not valid."),
+            )
+            if token:
+                output["nextToken"] = token
+            return json.dumps(output)
+
+        setattr(BatchResponse, method, describe)
+
+    def list_subscriptions_by_topic(self: Any, topic_arn: str, next_token: str | None = None) -> Any:
+        topic = self.get_topic(topic_arn)
+        subscriptions = self._get_topic_subscriptions(topic)
+        offset = int(next_token) if next_token and str(next_token).isdigit() else 0
+        page = subscriptions[offset : offset + page_size]
+        more = offset + page_size < len(subscriptions)
+        return page, (offset + page_size if more else None)
+
+    SNSBackend.list_subscriptions_by_topic = list_subscriptions_by_topic
+    StepFunctionResponse._batchnotify_paged = True
+
+
+# --------------------------------------------------------------------------
+# Entry points used by moto_launcher.main().
+
+
+def install(args: Any) -> None:
+    """In-process patches; call before serving."""
+    record_trust_changes()
+    if _rule_on(args, "paging"):
+        patch_paging(max(1, int(getattr(args, "page_size", DEFAULT_PAGE_SIZE))))
+
+
+def wrap(app: Any, args: Any) -> Any:
+    return StrictAccess(app, args)
