@@ -27,7 +27,8 @@ off with `--no-rule NAME`):
   ``GET /_batchnotify/throttles`` counts throttled requests (``DELETE`` resets).
 * ``paging``: List/Describe calls answer ``--page-size`` items a page.
 
-The root key acts as the account root user: never denied, never throttled.
+The root key acts as the account root user: never denied, never throttled
+(so does the key moto's Step Functions interpreter signs its task calls with).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ from xml.sax.saxutils import escape
 
 ACCOUNT = "123456789012"
 ROOT_KEY = "testing"
+# moto's Step Functions interpreter signs the calls its Task states make
+# (batch:submitJob, sns:publish, ...) with the key "ak"
+# (moto/stepfunctions/parser/asl/utils/boto_client.py). On AWS those calls run
+# with the state machine's role, which this emulator does not model: the
+# interpreter's key is exempt from every rule, like the root key.
+INTERPRETER_KEY = "ak"
+EXEMPT_KEYS = (ROOT_KEY, INTERPRETER_KEY)
 THROTTLES_PATH = "/_batchnotify/throttles"
 
 RULES = (
@@ -800,7 +808,7 @@ class StrictAccess:
         if call.protocol not in ("json", "query", "rest-json") or not call.operation:
             return self.app(environ, start_response)
 
-        if key != ROOT_KEY:
+        if key not in EXEMPT_KEYS:
             identity = find_identity(key, environ.get("HTTP_X_AMZ_SECURITY_TOKEN"))
             if identity is None:
                 if self.on["unknown-key"]:

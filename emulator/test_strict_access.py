@@ -368,6 +368,32 @@ def test_a_hot_api_is_throttled_and_every_attempt_counted(strict):
     assert strict.get("/_batchnotify/throttles", "DELETE") == strict.get("/_batchnotify/throttles") == {}
 
 
+def test_step_functions_tasks_still_reach_other_services(strict):
+    propagated(strict, strict.states_role_at)
+    topic = strict.client("sns").create_topic(Name=f"t-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    definition = {
+        "StartAt": "Notify",
+        "States": {
+            "Notify": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {"Message": "hello", "TopicArn": topic},
+                "End": True,
+            }
+        },
+    }
+    sfn = strict.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"bn-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=strict.states_role
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.monotonic() + 20
+    while (status := sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert status == "SUCCEEDED"
+
+
 def pages(call, key: str, token: str = "nextToken", **kwargs) -> list[list]:
     out, kwargs = [], dict(kwargs)
     while True:
