@@ -694,10 +694,28 @@ SFN_QUOTAS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 # https://repost.aws/knowledge-center/aws-batch-requests-error
 # https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html
 BATCH_QUOTA = (50.0, 50.0)
-# SNS publishes per-action TPS in its general-reference page
-# (https://docs.aws.amazon.com/general/latest/gr/sns.html#limits_sns); the table
-# was not readable from here, so conservative figures: 10 TPS for changes,
-# 30 TPS for reads.
+# SNS: the API reference states some actions' rates ("This action is
+# throttled at N transactions per second (TPS)"; "Tagging actions are limited
+# to 10 TPS per Amazon Web Services account, per Amazon Web Services Region"):
+#   https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html            100
+#   https://docs.aws.amazon.com/sns/latest/api/API_Unsubscribe.html          100
+#   https://docs.aws.amazon.com/sns/latest/api/API_ListSubscriptionsByTopic.html 30
+#   https://docs.aws.amazon.com/sns/latest/api/API_ListTopics.html           30
+#   https://docs.aws.amazon.com/sns/latest/api/API_ListSubscriptions.html    30
+#   https://docs.aws.amazon.com/sns/latest/api/API_TagResource.html          10 (tagging)
+# The others (CreateTopic, DeleteTopic, Get/SetTopicAttributes) have figures in
+# https://docs.aws.amazon.com/general/latest/gr/sns.html that could not be read
+# from here: conservative 10 TPS for changes, 30 TPS for reads.
+SNS_QUOTAS = {
+    "Subscribe": (100.0, 100.0),
+    "Unsubscribe": (100.0, 100.0),
+    "ListSubscriptionsByTopic": (30.0, 30.0),
+    "ListTopics": (30.0, 30.0),
+    "ListSubscriptions": (30.0, 30.0),
+    "TagResource": (10.0, 10.0),
+    "UntagResource": (10.0, 10.0),
+    "ListTagsForResource": (10.0, 10.0),
+}
 SNS_WRITE_QUOTA = (10.0, 10.0)
 SNS_READ_QUOTA = (30.0, 30.0)
 # IAM throttles with token buckets per API but publishes no figures
@@ -717,7 +735,7 @@ def quota_for(service: str, operation: str, region: str) -> tuple[float, float] 
     if service == "batch":
         return BATCH_QUOTA
     if service == "sns":
-        return SNS_READ_QUOTA if reads else SNS_WRITE_QUOTA
+        return SNS_QUOTAS.get(operation, SNS_READ_QUOTA if reads else SNS_WRITE_QUOTA)
     if service == "iam":
         return IAM_READ_QUOTA if reads else IAM_WRITE_QUOTA
     return None
@@ -751,7 +769,8 @@ class Buckets:
         quota = quota_for(call.service, call.operation, call.region)
         if quota is None:
             return True
-        size, rate = quota[0] * self.scale, quota[1] * self.scale
+        # Never below one token: a scaled-down API stays callable, slowly.
+        size, rate = max(1.0, quota[0] * self.scale), quota[1] * self.scale
         region = "global" if call.service == "iam" else call.region
         key = (ACCOUNT, region, call.service, call.operation)
         now = time.monotonic()
