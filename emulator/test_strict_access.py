@@ -164,6 +164,33 @@ def error_of(call) -> tuple[str, str, int]:
     )
 
 
+def test_policy_evaluation():
+    sys.path.insert(0, str(HERE))
+    from strict_access import evaluate
+
+    sm = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:bn-a"
+
+    def verdict(*statements: dict, action: str = "states:StartExecution", resource: str = sm, **context):
+        return evaluate([{"Statement": list(statements)}], action, resource, context)
+
+    allow_all = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    assert verdict() == "implicit"
+    assert verdict(allow_all) == "allow"
+    assert verdict({"Effect": "Allow", "Action": "STATES:start?xecution", "Resource": "*"}) == "allow"
+    assert verdict({"Effect": "Allow", "NotAction": "states:Start*", "Resource": "*"}) == "implicit"
+    assert verdict({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}) == "allow"
+    assert verdict({"Effect": "Allow", "Action": "states:*", "NotResource": sm}) == "implicit"
+    # Resources are case-sensitive, actions are not.
+    assert verdict({"Effect": "Allow", "Action": "states:*", "Resource": sm.upper()}) == "implicit"
+    assert verdict(allow_all, {"Effect": "Deny", "Action": "states:*", "Resource": "arn:aws:states:*"}) == "deny"
+    # An operation without resource-level permissions is matched against "*".
+    assert verdict({"Effect": "Allow", "Action": "states:*", "Resource": "arn:*"}, resource="*") == "implicit"
+    condition = {"StringEquals": {"aws:RequestedRegion": REGION}}
+    assert verdict(dict(allow_all, Condition=condition), **{"aws:requestedregion": REGION}) == "allow"
+    assert verdict(dict(allow_all, Condition=condition), **{"aws:requestedregion": "eu-west-1"}) == "implicit"
+    assert verdict(dict(allow_all, Condition=condition)) == "implicit"  # key absent
+
+
 def test_unknown_access_key_is_refused(strict, lenient):
     nobody = {"aws_access_key_id": "AKIANOBODY", "aws_secret_access_key": "x"}
     assert error_of(lambda: strict.client("sns", nobody).list_topics()) == (
@@ -211,6 +238,13 @@ def test_denials_come_in_each_services_shape(strict, lenient):
     assert f"iam:GetRole on resource: arn:aws:iam::{ACCOUNT}:role/x" in message
     # Always allowed, as on AWS.
     assert strict.client("sts", key).get_caller_identity()["Account"] == ACCOUNT
+    # The request counter counts denied requests too.
+    assert strict.get("/_batchnotify/requests")[key["aws_access_key_id"]] == {
+        "states:CreateStateMachine": 1,
+        "sns:CreateTopic": 1,
+        "iam:GetRole": 1,
+        "sts:GetCallerIdentity": 1,
+    }
     lenient.client("stepfunctions", ANY_KEY).list_state_machines()
 
 
