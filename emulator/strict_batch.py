@@ -283,10 +283,12 @@ def install_lifecycle(args: Any) -> None:
                          schedule_policy: Any) -> Any:
         with LOCK:
             purge(self)
-            if queue_name is not None:
-                q = live_queue(self, queue_name)
-                being_modified(q, "update")
-                check_order(self, compute_env_order)
+            if queue_name is None:  # moto's "jobQueueName must be provided"
+                return orig["update_job_queue"](self, queue_name, priority, state, compute_env_order,
+                                                schedule_policy)
+            q = live_queue(self, queue_name)
+            being_modified(q, "update")
+            check_order(self, compute_env_order)
             out = orig["update_job_queue"](self, queue_name, priority, state, compute_env_order,
                                            schedule_policy)
             begin(q, "UPDATING", life.update, "VALID")
@@ -574,6 +576,12 @@ class JobRunner:
         if self.wait(job, step):
             return self.stopped(job)
         job.status = "RUNNABLE"
+        # "If the state is DISABLED, then the AWS Batch scheduler doesn't attempt to
+        # place jobs within the environment."
+        # https://docs.aws.amazon.com/batch/latest/APIReference/API_ComputeEnvironmentDetail.html
+        while not self.placeable(job):
+            if self.wait(job, 0.1):
+                return self.stopped(job)
         if self.matches(self.hold, job):
             if self.hold_runnable(job):
                 return
@@ -616,6 +624,14 @@ class JobRunner:
         failed = self.matches(self.fail, job)
         self.finish(job, not failed, "Essential container in task exited", 1 if failed else 0)
 
+    @staticmethod
+    def placeable(job: Any) -> bool:
+        with LOCK:
+            return any(
+                ce.state == "ENABLED" and status_of(ce) in ("VALID", "UPDATING")
+                for ce in job.job_queue.environments
+            )
+
     def hold_runnable(self, job: Any) -> bool:
         """No capacity: stay RUNNABLE. True when the job ended meanwhile."""
         ce = job.job_queue.environments[0] if job.job_queue.environments else None
@@ -656,6 +672,19 @@ def install_jobs(args: Any) -> None:
         runner.start(self.backend, job, array_parent=not include_start_attempt)
 
     BatchSimpleBackend._mark_job_as_finished = mark_job_as_finished
+
+    # "If the job queue state is DISABLED, new jobs can't be added to the queue, but
+    # jobs already in the queue can finish."
+    # https://docs.aws.amazon.com/batch/latest/APIReference/API_JobQueueDetail.html
+    orig_submit = BatchSimpleBackend.submit_job
+
+    def submit_job(self: Any, job_name: str, job_def_id: str, job_queue: str, *a: Any, **kw: Any) -> Any:
+        q = self.get_job_queue(job_queue)
+        if q is not None and (q.state != "ENABLED" or status_of(q) == "DELETED"):
+            raise client_error(f"Job queue {q.arn} is {q.state}: it can't accept new jobs")
+        return orig_submit(self, job_name, job_def_id, job_queue, *a, **kw)
+
+    BatchSimpleBackend.submit_job = submit_job
 
     orig_terminate = Job.terminate
 

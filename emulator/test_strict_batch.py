@@ -212,6 +212,9 @@ def test_compute_environment_and_queue_lifecycles_take_time(endpoint):
     wait_for(lambda: ce_status(batch, ce), lambda st: st == "VALID")
     error = refused(batch.delete_compute_environment, computeEnvironment=ce)
     assert error == {"Code": "ClientException", "Message": "Cannot delete, found existing JobQueue relationship"}
+    # No ENABLED compute environment: a job waits in RUNNABLE.
+    waiting = batch.submit_job(jobName="waits", jobQueue=queue, jobDefinition=ec2_job_definition(batch, f"w-{s}"))
+    job = wait_for(lambda: batch.describe_jobs(jobs=[waiting["jobId"]])["jobs"][0], lambda j: j["status"] == "RUNNABLE")
 
     # DeleteJobQueue: only DISABLED, and not while UPDATING.
     error = refused(batch.delete_job_queue, jobQueue=queue)
@@ -219,8 +222,14 @@ def test_compute_environment_and_queue_lifecycles_take_time(endpoint):
     batch.update_job_queue(jobQueue=queue, state="DISABLED")
     error = refused(batch.delete_job_queue, jobQueue=queue)
     assert error == {"Code": "ClientException", "Message": "Cannot delete, resource is being modified"}
+    # A DISABLED queue takes no new job.
+    error = refused(batch.submit_job, jobName="late", jobQueue=queue, jobDefinition=f"w-{s}")
+    assert error["Code"] == "ClientException" and "DISABLED" in error["Message"]
     wait_for(lambda: queue_status(batch, queue), lambda st: st == "VALID")
+    assert batch.describe_jobs(jobs=[waiting["jobId"]])["jobs"][0]["status"] == "RUNNABLE"
     batch.delete_job_queue(jobQueue=queue)
+    # "All jobs in the queue are eventually terminated when you delete a job queue."
+    job = wait_for(lambda: batch.describe_jobs(jobs=[waiting["jobId"]])["jobs"][0], lambda j: j["status"] == "FAILED")
     assert queue_status(batch, queue) == "DELETING"
     # A DELETING queue still holds the compute environment.
     error = refused(batch.delete_compute_environment, computeEnvironment=ce)

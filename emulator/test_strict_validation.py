@@ -188,7 +188,11 @@ def test_sns_topic_names_and_tags(endpoint):
     error = refused(sns.create_topic, Name=f"tags-{s}",
                     Tags=[{"Key": k, "Value": v} for k, v in many_tags(51).items()])
     assert error["Code"] == "TagLimitExceeded"
-    arn = sns.create_topic(Name=f"tags-{s}")["TopicArn"]
+    arn = sns.create_topic(Name=f"tags-{s}", Tags=[{"Key": "owner", "Value": "a"}])["TopicArn"]
+    # Idempotent with the same tags; someone else's topic (other tags) is refused.
+    assert sns.create_topic(Name=f"tags-{s}", Tags=[{"Key": "owner", "Value": "a"}])["TopicArn"] == arn
+    error = refused(sns.create_topic, Name=f"tags-{s}", Tags=[{"Key": "owner", "Value": "b"}])
+    assert error["Message"] == "Invalid parameter: Tags Reason: Topic already exists with different tags"
     error = refused(sns.tag_resource, ResourceArn=arn, Tags=[{"Key": "k" * 129, "Value": "v"}])
     assert error["Code"] == "InvalidParameter" and "128" in error["Message"]
 
