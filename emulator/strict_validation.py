@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import uuid
+from urllib.parse import urlsplit
 from typing import Any, Callable, Iterable
 
 from strict_batch import rule_enabled
@@ -281,7 +282,13 @@ def install_sns(args: Any) -> None:
                 raise SNSInvalidParameter("Invalid parameter: Email address")
         elif protocol in ("http", "https"):
             # AWS's wording (argoproj/argo-events#414)
-            if not re.match(rf"^{protocol}://[^/\s:]+(:\d+)?(/\S*)?$", value, re.IGNORECASE):
+            # (user:password@ in the URL is allowed: SNS sends it as basic auth)
+            try:
+                url = urlsplit(value) if not re.search(r"\s", value) else None
+                ok = url is not None and url.scheme.lower() == protocol and bool(url.hostname)
+            except ValueError:
+                ok = False
+            if not ok:
                 raise SNSInvalidParameter("Invalid parameter: Endpoint must match the specified protocol")
         elif protocol in ("sqs", "lambda", "firehose"):
             service = {"sqs": "sqs", "lambda": "lambda", "firehose": "firehose"}[protocol]
