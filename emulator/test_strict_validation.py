@@ -169,6 +169,7 @@ def test_sns_subscribe_endpoints_match_their_protocol(endpoint):
         ("email-json", "ops+batch@example.co.uk"),
         ("https", "https://example.com:8443/hook?x=1"),
         ("http", "http://example.com"),
+        ("https", "https://user:secret@example.com/sns"),
         ("sqs", f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"),
         ("lambda", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:notify"),
         ("sms", "+15555550100"),
