@@ -144,6 +144,26 @@ def patch_create_state_machine() -> None:
     StepFunctionBackend.create_state_machine = create_state_machine
 
 
+def patch_stop_execution() -> None:
+    """StopExecution takes effect at once, as on AWS ("Stops an execution",
+    status ABORTED): moto's interpreter only notices the stop at its next state
+    transition, so an execution waiting on a held Batch job stayed RUNNING.
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
+    """
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.stop
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        original(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+
+    Execution.stop = stop
+
+
 def patch_batch_failure_switch(pattern: re.Pattern[str]) -> None:
     """Fail jobs whose job name or job-definition name matches `pattern`."""
     from moto.batch_simple.models import BatchSimpleBackend
@@ -369,12 +389,17 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     if not args.stock:
+        # Every AWS account has AWS's managed policies (the operator attaches
+        # AmazonECSTaskExecutionRolePolicy); moto loads them only when asked.
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         patch_batch_task_conversion()
         patch_interpreter_error_codes()
         patch_create_state_machine()
         patch_batch_failure_switch(re.compile(args.fail_jobs_matching))
 
     if not args.lenient:
+        patch_stop_execution()
         strict_access.install(args)
         # After patch_batch_failure_switch: strict_batch's job runner replaces it.
         strict_batch.install(args)

@@ -477,6 +477,17 @@ def _batch_arn(region: str, kind: str, value: str | None) -> str:
     return f"arn:aws:batch:{region}:{ACCOUNT}:{kind}/{value}"
 
 
+SNS_WITHOUT_RESOURCES = frozenset(
+    {
+        "Unsubscribe",
+        "GetSubscriptionAttributes",
+        "SetSubscriptionAttributes",
+        "ListSubscriptions",
+        "ListTopics",
+    }
+)
+
+
 def resources(call: Call) -> list[str]:
     p, region, op = call.params, call.region, call.operation
     if call.service == "states":
@@ -516,13 +527,15 @@ def resources(call: Call) -> list[str]:
             return [p.get("resourceArn") or "*"]
         return ["*"]
     if call.service == "sns":
+        # No resource-level permissions for these: only "*" matches them
+        # (list_amazonsns.html, Resource types column empty).
+        if op in SNS_WITHOUT_RESOURCES:
+            return ["*"]
         if op == "CreateTopic":
             return [f"arn:aws:sns:{region}:{ACCOUNT}:{p.get('Name', '')}"]
         for field in ("TopicArn", "TargetArn", "ResourceArn"):
             if p.get(field):
                 return [p[field]]
-        if p.get("SubscriptionArn"):  # a subscription is authorised on its topic
-            return [p["SubscriptionArn"].rsplit(":", 1)[0]]
         return ["*"]
     if call.service == "iam":
         if op == "CreateRole":
@@ -855,6 +868,12 @@ class StrictAccess:
             "aws:requestedregion": call.region,
             "aws:securetransport": "false",
         }
+        # Service-specific condition keys the operator's policy uses.
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html#awsidentityandaccessmanagementiam-policy-keys
+        if call.service == "iam" and call.params.get("PolicyArn"):
+            context["iam:policyarn"] = call.params["PolicyArn"]
+        if call.service == "iam" and call.params.get("AWSServiceName"):
+            context["iam:awsservicename"] = call.params["AWSServiceName"]
         if self.on["iam"]:
             for resource in resources(call):
                 verdict = evaluate(identity.documents, call.action, resource, context)

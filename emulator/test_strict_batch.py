@@ -390,6 +390,23 @@ def test_step_functions_sync_task_waits_for_the_slower_jobs(endpoint):
     assert cause["Status"] == "FAILED" and cause["Container"]["ExitCode"] == 1
 
 
+def test_stop_execution_aborts_at_once_even_while_a_job_is_held(endpoint):
+    """AWS's StopExecution ends the execution ABORTED at once; moto's
+    interpreter noticed only at its next transition (never, for a held job)."""
+    batch, sfn = client("batch", endpoint), client("stepfunctions", endpoint)
+    s = suffix()
+    queue = queue_on(batch, f"stop-{s}", unmanaged_ce(batch, f"stop-{s}"))
+    topic = client("sns", endpoint).create_topic(Name=f"stop-{s}")["TopicArn"]
+    machine = sync_machine(endpoint, queue, ec2_job_definition(batch, f"{HOLD}-{s}"), topic)
+    arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(3)]
+    time.sleep(6 * STEP)  # every job is RUNNABLE by now, and stays there
+    for arn in arns:
+        sfn.stop_execution(executionArn=arn, cause="replaced")
+    assert [sfn.describe_execution(executionArn=a)["status"] for a in arns] == ["ABORTED"] * 3
+    running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]
+    assert running == []
+
+
 # ------------------------------------------------------------------ rule 3 --
 
 
