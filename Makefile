@@ -14,7 +14,7 @@ MOTO_VENV = $(BATCHNOTIFY_CACHE)/moto-$(shell sed -n 's/^moto\[server\]==//p' em
 ## unit and integration tests against the real control plane and emulator.
 test: testbed-deps lint
 	mkdir -p $(CARGO_TARGET_DIR)
-	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-output.txt
+	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd deploy/iam 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-output.txt
 	cargo test --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test-output.txt
 	scripts/test-summary.sh $(CARGO_TARGET_DIR)/pytest-output.txt $(CARGO_TARGET_DIR)/test-output.txt
 
@@ -23,7 +23,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 emulator-test: testbed-deps
-	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd
+	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd deploy/iam
 
 testbed-deps:
 	scripts/testbed-deps.sh
