@@ -11,9 +11,11 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AwsLabels {
-    service: &'static str,
-    operation: &'static str,
+    service: String,
+    operation: String,
     outcome: &'static str,
+    /// `first`, or `retry` for the SDK's own retries of the same call.
+    attempt: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,7 +73,7 @@ impl Metrics {
         );
         registry.register(
             "aws_requests",
-            "AWS API requests by service, operation and outcome",
+            "HTTP requests to AWS APIs, each attempt of a call once (as AWS counts, throttles and bills them), by service, operation, outcome and attempt",
             aws_requests.clone(),
         );
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
@@ -97,17 +99,20 @@ impl Metrics {
         }
     }
 
-    pub fn aws_request(
+    /// One attempt of an AWS call (see `aws::attempts`).
+    pub fn aws_attempt(
         &self,
-        service: &'static str,
-        operation: &'static str,
+        service: &str,
+        operation: &str,
         outcome: &'static str,
+        attempt: &'static str,
     ) {
         self.aws_requests
             .get_or_create(&AwsLabels {
-                service,
-                operation,
+                service: service.to_string(),
+                operation: operation.to_string(),
                 outcome,
+                attempt,
             })
             .inc();
     }

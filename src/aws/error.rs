@@ -6,7 +6,7 @@ use std::time::Instant;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 
-use crate::metrics::Metrics;
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 /// What the controller needs to know about a failed AWS call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +71,23 @@ impl AwsError {
 pub type Result<T, E = AwsError> = std::result::Result<T, E>;
 
 fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
+    // Every HTTP 403 is a denial, whatever its body says: an SDK that cannot
+    // parse the error body still gets this right.
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
+    if status == Some(403) {
+        return ErrorKind::AccessDenied;
+    }
     match code {
+        // Credentials AWS does not know (a deleted access key, a wrong secret):
+        // a denial, not a bad parameter, although the codes start with "Invalid".
+        // https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html
+        "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "SignatureDoesNotMatch"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken"
+        | "ExpiredToken"
+        | "ExpiredTokenException" => ErrorKind::AccessDenied,
         "ResourceNotFoundException"
         | "NoSuchEntity"
         | "NotFound"
@@ -133,7 +149,7 @@ where
             let kind = kind_of(code.as_deref().unwrap_or(""), status);
             let message = err
                 .message()
-                .map(str::to_string)
+                .map(readable_message)
                 .unwrap_or_else(|| format!("HTTP {}", status.unwrap_or(0)));
             (kind, code, message)
         }
@@ -157,9 +173,22 @@ where
     }
 }
 
-/// Runs one SDK call, counting it by service, operation and outcome.
+/// An error body the SDK could not parse (XML where it expected JSON) arrives
+/// as the message: keep AWS's own `<Message>` from it, which names the action.
+fn readable_message(message: &str) -> String {
+    let inner = message
+        .split_once("<Message>")
+        .and_then(|(_, rest)| rest.split_once("</Message>"))
+        .map(|(m, _)| m.trim());
+    match inner {
+        Some(m) if message.trim_start().starts_with('<') => m.to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// Runs one SDK call and maps its error. Its attempts are counted by the
+/// client's interceptor ([`super::attempts`]), each as AWS sees it.
 pub(crate) async fn call<T, E, F>(
-    metrics: &Metrics,
     service: &'static str,
     operation: &'static str,
     fut: F,
@@ -170,11 +199,42 @@ where
 {
     let start = Instant::now();
     let result = fut.await.map_err(|e| from_sdk(service, operation, e));
-    let outcome = match &result {
+    log(service, operation, &result, start);
+    result
+}
+
+/// Every page of a paged read, through the SDK's paginator: AWS answers a
+/// List/Describe in pages however large the page asked for.
+pub(crate) async fn pages<T, E>(
+    service: &'static str,
+    operation: &'static str,
+    mut stream: PaginationStream<std::result::Result<T, SdkError<E, HttpResponse>>>,
+) -> Result<Vec<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while let Some(page) = stream.next().await {
+        match page {
+            Ok(p) => out.push(p),
+            Err(e) => {
+                let result = Err(from_sdk(service, operation, e));
+                log(service, operation, &result, start);
+                return result;
+            }
+        }
+    }
+    let result = Ok(out);
+    log(service, operation, &result, start);
+    result
+}
+
+fn log<T>(service: &'static str, operation: &'static str, result: &Result<T>, start: Instant) {
+    let outcome = match result {
         Ok(_) => "Success",
         Err(e) => e.kind.as_str(),
     };
-    metrics.aws_request(service, operation, outcome);
     tracing::debug!(
         service,
         operation,
@@ -182,7 +242,6 @@ where
         elapsed_ms = start.elapsed().as_millis() as u64,
         "aws call"
     );
-    result
 }
 
 /// `Ok(None)` for NotFound, the value otherwise.
@@ -199,5 +258,76 @@ pub(crate) fn gone(r: Result<()>) -> Result<()> {
     match r {
         Err(e) if e.is(ErrorKind::NotFound) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_http_403_is_a_denial_whatever_the_code() {
+        assert_eq!(kind_of("403", Some(403)), ErrorKind::AccessDenied);
+        assert_eq!(kind_of("", Some(403)), ErrorKind::AccessDenied);
+        assert_eq!(
+            kind_of("ClientException", Some(403)),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(
+            kind_of("AccessDeniedException", Some(400)),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(
+            kind_of("AuthorizationError", Some(403)),
+            ErrorKind::AccessDenied
+        );
+    }
+
+    #[test]
+    fn unknown_credentials_are_denials_not_bad_input() {
+        for code in [
+            "InvalidClientTokenId",
+            "UnrecognizedClientException",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+        ] {
+            assert_eq!(kind_of(code, Some(400)), ErrorKind::AccessDenied, "{code}");
+        }
+        assert_eq!(
+            kind_of("InvalidParameter", Some(400)),
+            ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn each_kind_from_its_codes() {
+        let cases = [
+            ("ResourceNotFoundException", ErrorKind::NotFound),
+            ("NoSuchEntity", ErrorKind::NotFound),
+            ("EntityAlreadyExists", ErrorKind::AlreadyExists),
+            ("ThrottlingException", ErrorKind::Throttled),
+            ("Throttling", ErrorKind::Throttled),
+            ("TooManyRequestsException", ErrorKind::Throttled),
+            ("ConcurrentModification", ErrorKind::Conflict),
+            ("ClientException", ErrorKind::InvalidInput),
+            ("ValidationError", ErrorKind::InvalidInput),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(kind_of(code, Some(400)), kind, "{code}");
+        }
+        assert_eq!(kind_of("", Some(429)), ErrorKind::Throttled);
+        assert_eq!(kind_of("", Some(503)), ErrorKind::Transient);
+        assert_eq!(kind_of("", Some(404)), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn an_unparsed_xml_body_keeps_aws_message() {
+        let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                   <Message>User: arn:aws:iam::123456789012:user/op is not authorized to perform: \
+                   batch:DescribeJobQueues</Message></Error></ErrorResponse>";
+        let m = readable_message(xml);
+        assert!(m.starts_with("User: arn:aws:iam::123456789012:user/op is not authorized"));
+        assert!(m.contains("batch:DescribeJobQueues"));
+        assert_eq!(readable_message("plain words"), "plain words");
     }
 }
