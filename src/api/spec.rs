@@ -309,12 +309,29 @@ pub struct JobDefinition {
 /// A container job definition registered by the operator.
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": v::FARGATE_NEEDS_EXECUTION_ROLE,
-    "message": "executionRoleArn is required when platform is FARGATE (the default)",
-    "fieldPath": ".executionRoleArn",
-    "reason": "FieldValueRequired"
-}]))]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": v::FARGATE_NEEDS_EXECUTION_ROLE,
+        "message": "executionRoleArn (or managedExecutionRole: true) is required when platform is FARGATE (the default)",
+        "fieldPath": ".executionRoleArn",
+        "reason": "FieldValueRequired"
+    },
+    {
+        "rule": v::ONE_EXECUTION_ROLE,
+        "message": "set executionRoleArn or managedExecutionRole: true, not both",
+        "fieldPath": ".managedExecutionRole"
+    },
+    {
+        "rule": v::ASSIGN_PUBLIC_IP_FARGATE_ONLY,
+        "message": "assignPublicIp applies to FARGATE job definitions only",
+        "fieldPath": ".assignPublicIp"
+    },
+    {
+        "rule": v::FARGATE_RESOURCES,
+        "message": v::FARGATE_RESOURCES_MESSAGE,
+        "fieldPath": ".vcpus"
+    }
+]))]
 pub struct ManagedJobDefinition {
     /// Container image, for example `busybox` or
     /// `123456789012.dkr.ecr.us-east-1.amazonaws.com/report:1.2` (at most 255 characters).
@@ -360,10 +377,24 @@ pub struct ManagedJobDefinition {
     pub platform: Option<Platform>,
 
     /// IAM role ECS uses to pull the image and write logs (the task execution role).
-    /// Required on Fargate.
+    /// Fargate needs one: this, or `managedExecutionRole: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024), pattern(v::ROLE_ARN))]
     pub execution_role_arn: Option<String>,
+
+    /// When true, the operator creates and owns the task execution role: trusted by
+    /// `ecs-tasks.amazonaws.com`, with AWS's managed `AmazonECSTaskExecutionRolePolicy` (pull
+    /// from ECR, write CloudWatch logs), deleted with this object. For a new account that has no
+    /// `ecsTaskExecutionRole` yet. Not together with `executionRoleArn`. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_execution_role: Option<bool>,
+
+    /// Whether each Fargate job gets a public IP address. `ENABLED` in a public subnet (one
+    /// whose route to the internet is an internet gateway, such as the default VPC's): without
+    /// it the job cannot pull its image. `DISABLED` in a private subnet that reaches the
+    /// internet through a NAT gateway. Fargate only. Default: `DISABLED` (AWS Batch's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<AssignPublicIp>,
 
     /// IAM role the job's own code runs as. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -380,6 +411,27 @@ pub struct ManagedJobDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
     pub retry_attempts: Option<u32>,
+}
+
+// Whether a Fargate job gets a public IP address.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, Default)]
+pub enum AssignPublicIp {
+    /// A public IP: for public subnets (internet gateway, no NAT).
+    #[serde(rename = "ENABLED")]
+    Enabled,
+    /// No public IP: for private subnets with a NAT gateway.
+    #[default]
+    #[serde(rename = "DISABLED")]
+    Disabled,
+}
+
+impl AssignPublicIp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignPublicIp::Enabled => "ENABLED",
+            AssignPublicIp::Disabled => "DISABLED",
+        }
+    }
 }
 
 // Platform a managed job definition targets.
@@ -438,6 +490,11 @@ pub struct ManagedTopic {
 /// One subscription of a managed topic.
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": v::SUBSCRIPTION_ENDPOINT,
+    "message": "endpoint must suit the protocol: an email address (email, email-json), a phone number in E.164 form such as +15555550100 (sms), an SQS queue ARN (sqs), a Lambda function ARN (lambda), an http:// or https:// URL (http, https), a platform endpoint ARN (application)",
+    "fieldPath": ".endpoint"
+}]))]
 pub struct Subscription {
     /// How SNS delivers: `email`, `email-json`, `sms`, `sqs`, `lambda`, `http`, `https` or
     /// `application`.
@@ -733,6 +790,16 @@ impl ManagedJobDefinition {
     /// `memoryMiB`, or 2048.
     pub fn memory_mib(&self) -> u32 {
         self.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB)
+    }
+
+    /// `assignPublicIp`, or `DISABLED`.
+    pub fn assign_public_ip(&self) -> AssignPublicIp {
+        self.assign_public_ip.unwrap_or_default()
+    }
+
+    /// Whether the operator creates the task execution role.
+    pub fn managed_execution_role(&self) -> bool {
+        self.managed_execution_role.unwrap_or(false)
     }
 
     /// `platform`, or `FARGATE`.

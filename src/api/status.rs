@@ -38,6 +38,10 @@ pub struct BatchNotificationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
 
+    /// ARN of the task execution role the operator created (`managedExecutionRole: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+
     /// ARN of the SNS topic notified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_arn: Option<String>,

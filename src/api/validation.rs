@@ -131,9 +131,100 @@ pub const TOPIC_IN_REGION: &str = concat!(
     partition_prefix!(),
     "))"
 );
-/// CEL: Batch refuses Fargate job definitions without an execution role.
-pub const FARGATE_NEEDS_EXECUTION_ROLE: &str =
-    "(has(self.platform) && self.platform == 'EC2') || has(self.executionRoleArn)";
+/// CEL: Batch refuses Fargate job definitions without an execution role:
+/// one given by ARN, or the one the operator creates.
+pub const FARGATE_NEEDS_EXECUTION_ROLE: &str = "(has(self.platform) && self.platform == 'EC2') || has(self.executionRoleArn) || (has(self.managedExecutionRole) && self.managedExecutionRole)";
+/// CEL: one execution role, not two.
+pub const ONE_EXECUTION_ROLE: &str =
+    "!(has(self.executionRoleArn) && has(self.managedExecutionRole) && self.managedExecutionRole)";
+/// CEL: `assignPublicIp` is a Fargate setting (EC2 jobs take the instance's network).
+pub const ASSIGN_PUBLIC_IP_FARGATE_ONLY: &str =
+    "!has(self.assignPublicIp) || !has(self.platform) || self.platform == 'FARGATE'";
+macro_rules! fargate_v {
+    () => {
+        "(has(self.vcpus) ? self.vcpus : '1')"
+    };
+}
+macro_rules! fargate_m {
+    () => {
+        "(has(self.memoryMiB) ? self.memoryMiB : 2048)"
+    };
+}
+/// CEL: Fargate runs only certain vCPU/memory pairs; Batch refuses the rest at
+/// RegisterJobDefinition.
+/// https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
+pub const FARGATE_RESOURCES: &str = concat!(
+    "(has(self.platform) && self.platform == 'EC2') || (",
+    fargate_v!(),
+    " == '0.25' && (",
+    fargate_m!(),
+    " == 512 || ",
+    fargate_m!(),
+    " == 1024 || ",
+    fargate_m!(),
+    " == 2048)) || (",
+    fargate_v!(),
+    " == '0.5' && ",
+    fargate_m!(),
+    " >= 1024 && ",
+    fargate_m!(),
+    " <= 4096 && ",
+    fargate_m!(),
+    " % 1024 == 0) || (",
+    fargate_v!(),
+    " == '1' && ",
+    fargate_m!(),
+    " >= 2048 && ",
+    fargate_m!(),
+    " <= 8192 && ",
+    fargate_m!(),
+    " % 1024 == 0) || (",
+    fargate_v!(),
+    " == '2' && ",
+    fargate_m!(),
+    " >= 4096 && ",
+    fargate_m!(),
+    " <= 16384 && ",
+    fargate_m!(),
+    " % 1024 == 0) || (",
+    fargate_v!(),
+    " == '4' && ",
+    fargate_m!(),
+    " >= 8192 && ",
+    fargate_m!(),
+    " <= 30720 && ",
+    fargate_m!(),
+    " % 1024 == 0) || (",
+    fargate_v!(),
+    " == '8' && ",
+    fargate_m!(),
+    " >= 16384 && ",
+    fargate_m!(),
+    " <= 61440 && ",
+    fargate_m!(),
+    " % 4096 == 0) || (",
+    fargate_v!(),
+    " == '16' && ",
+    fargate_m!(),
+    " >= 32768 && ",
+    fargate_m!(),
+    " <= 122880 && ",
+    fargate_m!(),
+    " % 8192 == 0)"
+);
+/// The message of [`FARGATE_RESOURCES`].
+pub const FARGATE_RESOURCES_MESSAGE: &str = "Fargate accepts only these vcpus/memoryMiB pairs: 0.25 with 512, 1024 or 2048; 0.5 with 1024-4096; 1 with 2048-8192; 2 with 4096-16384; 4 with 8192-30720 (1024 MiB steps); 8 with 16384-61440 (4096 MiB steps); 16 with 32768-122880 (8192 MiB steps)";
+/// CEL: SNS checks a subscription's endpoint against its protocol at Subscribe.
+/// https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html
+pub const SUBSCRIPTION_ENDPOINT: &str = concat!(
+    "self.protocol in ['email', 'email-json'] ? self.endpoint.matches('^[^@ ]+@[^@ ]+[.][^@ ]+$') : ",
+    "self.protocol == 'sms' ? self.endpoint.matches('^[+]?[1-9][0-9]{1,14}$') : ",
+    "self.protocol == 'sqs' ? self.endpoint.matches('^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,80}([.]fifo)?$') : ",
+    "self.protocol == 'lambda' ? self.endpoint.matches('^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$') : ",
+    "self.protocol == 'http' ? self.endpoint.startsWith('http://') : ",
+    "self.protocol == 'https' ? self.endpoint.startsWith('https://') : ",
+    "self.protocol == 'application' ? self.endpoint.matches('^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:endpoint/') : true"
+);
 /// CEL: a time zone only means something for a schedule.
 pub const TIME_ZONE_NEEDS_SCHEDULE: &str = "!has(self.timeZone) || has(self.schedule)";
 /// CEL: tag keys AWS or the operator reserve, and AWS's key length limit.

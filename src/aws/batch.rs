@@ -2,7 +2,6 @@
 //! ones we manage and the ones a spec references by ARN.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use aws_sdk_batch::types::{
     AssignPublicIp, CeState, CeType, ComputeEnvironmentOrder, ComputeResource,
@@ -11,8 +10,7 @@ use aws_sdk_batch::types::{
     ResourceRequirement, ResourceType, RetryStrategy,
 };
 
-use super::error::{Result, call, gone};
-use crate::metrics::Metrics;
+use super::error::{Result, call, gone, pages};
 
 const S: &str = "batch";
 
@@ -27,6 +25,8 @@ pub struct JobDefinitionInput {
     /// FARGATE or EC2.
     pub platform: String,
     pub execution_role_arn: Option<String>,
+    /// ENABLED or DISABLED (Fargate only).
+    pub assign_public_ip: String,
     pub job_role_arn: Option<String>,
     pub timeout_seconds: Option<u32>,
     pub retry_attempts: Option<u32>,
@@ -68,6 +68,7 @@ pub struct ObservedComputeEnvironment {
     pub arn: String,
     pub state: String,
     pub status: String,
+    pub status_reason: Option<String>,
     pub max_vcpus: Option<i32>,
     pub subnets: Vec<String>,
     pub security_group_ids: Vec<String>,
@@ -77,7 +78,6 @@ pub struct ObservedComputeEnvironment {
 #[derive(Clone)]
 pub struct Batch {
     client: aws_sdk_batch::Client,
-    metrics: Arc<Metrics>,
 }
 
 fn tag_map(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -90,14 +90,13 @@ fn hash_tags(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
 }
 
 impl Batch {
-    pub fn new(client: aws_sdk_batch::Client, metrics: Arc<Metrics>) -> Self {
-        Batch { client, metrics }
+    pub fn new(client: aws_sdk_batch::Client) -> Self {
+        Batch { client }
     }
 
     /// TagResource: used when adopting a resource.
     pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "TagResource",
             self.client
@@ -115,7 +114,6 @@ impl Batch {
     /// One job definition by ARN (`…:job-definition/name:rev`), or `None`.
     pub async fn job_definition(&self, arn: &str) -> Result<Option<ObservedJobDefinition>> {
         let out = call(
-            &self.metrics,
             S,
             "DescribeJobDefinitions",
             self.client
@@ -127,22 +125,22 @@ impl Batch {
         Ok(out.job_definitions().first().map(observed_job_definition))
     }
 
-    /// Every ACTIVE revision of a job-definition name.
+    /// Every ACTIVE revision of a job-definition name, across all pages.
     pub async fn active_job_definitions(&self, name: &str) -> Result<Vec<ObservedJobDefinition>> {
-        let out = call(
-            &self.metrics,
+        let pages = pages(
             S,
             "DescribeJobDefinitions",
             self.client
                 .describe_job_definitions()
                 .job_definition_name(name)
                 .status("ACTIVE")
+                .into_paginator()
                 .send(),
         )
         .await?;
-        let mut defs: Vec<_> = out
-            .job_definitions()
+        let mut defs: Vec<_> = pages
             .iter()
+            .flat_map(|p| p.job_definitions())
             .map(observed_job_definition)
             .collect();
         defs.sort_by_key(|d| d.revision);
@@ -183,7 +181,7 @@ impl Batch {
                 )
                 .network_configuration(
                     NetworkConfiguration::builder()
-                        .assign_public_ip(AssignPublicIp::Disabled)
+                        .assign_public_ip(AssignPublicIp::from(input.assign_public_ip.as_str()))
                         .build(),
                 );
         }
@@ -206,14 +204,13 @@ impl Batch {
         if let Some(a) = input.retry_attempts {
             req = req.retry_strategy(RetryStrategy::builder().attempts(a as i32).build());
         }
-        let out = call(&self.metrics, S, "RegisterJobDefinition", req.send()).await?;
+        let out = call(S, "RegisterJobDefinition", req.send()).await?;
         Ok(out.job_definition_arn().unwrap_or_default().to_string())
     }
 
     pub async fn deregister_job_definition(&self, arn: &str) -> Result<()> {
         gone(
             call(
-                &self.metrics,
                 S,
                 "DeregisterJobDefinition",
                 self.client
@@ -230,20 +227,20 @@ impl Batch {
 
     /// One job queue by ARN or name, or `None`.
     pub async fn job_queue(&self, arn_or_name: &str) -> Result<Option<ObservedJobQueue>> {
-        let out = call(
-            &self.metrics,
+        let pages = pages(
             S,
             "DescribeJobQueues",
             self.client
                 .describe_job_queues()
                 .job_queues(arn_or_name)
+                .into_paginator()
                 .send(),
         )
         .await?;
         // AWS lists a deleted queue for a while after: that is absence.
-        let live = out
-            .job_queues()
+        let live = pages
             .iter()
+            .flat_map(|p| p.job_queues())
             .find(|q| q.status().is_none_or(|s| s.as_str() != "DELETED"));
         Ok(live.map(|q| ObservedJobQueue {
             arn: q.job_queue_arn().unwrap_or_default().to_string(),
@@ -273,7 +270,6 @@ impl Batch {
         tags: &BTreeMap<String, String>,
     ) -> Result<String> {
         let out = call(
-            &self.metrics,
             S,
             "CreateJobQueue",
             self.client
@@ -301,7 +297,6 @@ impl Batch {
         compute_environment_arn: &str,
     ) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "UpdateJobQueue",
             self.client
@@ -321,15 +316,16 @@ impl Batch {
         Ok(())
     }
 
-    /// Disables, then deletes. AWS deletes a queue only once it is DISABLED
-    /// and no longer UPDATING; a Conflict error means "try again shortly".
-    pub async fn delete_job_queue(&self, arn: &str) -> Result<()> {
-        let Some(q) = self.job_queue(arn).await? else {
-            return Ok(());
+    /// Disables, then deletes: AWS deletes a queue only once it is DISABLED and
+    /// VALID again (disabling makes it UPDATING for a while).
+    /// https://docs.aws.amazon.com/batch/latest/APIReference/API_DeleteJobQueue.html
+    /// `Ok(false)` when the disable has not settled yet: call again later.
+    pub async fn delete_job_queue(&self, arn: &str) -> Result<bool> {
+        let Some(mut q) = self.job_queue(arn).await? else {
+            return Ok(true);
         };
         if q.state != "DISABLED" {
             call(
-                &self.metrics,
                 S,
                 "UpdateJobQueue",
                 self.client
@@ -339,17 +335,24 @@ impl Batch {
                     .send(),
             )
             .await?;
+            match self.job_queue(arn).await? {
+                Some(now) => q = now,
+                None => return Ok(true),
+            }
+        }
+        if q.status != "VALID" && q.status != "INVALID" {
+            return Ok(false);
         }
         gone(
             call(
-                &self.metrics,
                 S,
                 "DeleteJobQueue",
                 self.client.delete_job_queue().job_queue(arn).send(),
             )
             .await
             .map(|_| ()),
-        )
+        )?;
+        Ok(true)
     }
 
     // ---- compute environments ----
@@ -358,20 +361,20 @@ impl Batch {
         &self,
         arn_or_name: &str,
     ) -> Result<Option<ObservedComputeEnvironment>> {
-        let out = call(
-            &self.metrics,
+        let pages = pages(
             S,
             "DescribeComputeEnvironments",
             self.client
                 .describe_compute_environments()
                 .compute_environments(arn_or_name)
+                .into_paginator()
                 .send(),
         )
         .await?;
         // AWS lists a deleted compute environment for a while after: that is absence.
-        Ok(out
-            .compute_environments()
+        Ok(pages
             .iter()
+            .flat_map(|p| p.compute_environments())
             .find(|c| c.status().is_none_or(|s| s.as_str() != "DELETED"))
             .map(|c| ObservedComputeEnvironment {
                 arn: c.compute_environment_arn().unwrap_or_default().to_string(),
@@ -383,6 +386,7 @@ impl Batch {
                     .status()
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_default(),
+                status_reason: c.status_reason().map(str::to_string),
                 max_vcpus: c.compute_resources().and_then(|r| r.maxv_cpus()),
                 subnets: c
                     .compute_resources()
@@ -409,7 +413,6 @@ impl Batch {
             .set_security_group_ids(Some(input.security_group_ids.clone()))
             .build();
         let out = call(
-            &self.metrics,
             S,
             "CreateComputeEnvironment",
             self.client
@@ -435,7 +438,6 @@ impl Batch {
         input: &ComputeEnvironmentInput,
     ) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "UpdateComputeEnvironment",
             self.client
@@ -455,14 +457,16 @@ impl Batch {
         Ok(())
     }
 
-    /// Disables, then deletes; Conflict means "try again shortly".
-    pub async fn delete_compute_environment(&self, arn: &str) -> Result<()> {
-        let Some(ce) = self.compute_environment(arn).await? else {
-            return Ok(());
+    /// Disables, then deletes: AWS deletes a compute environment only once it
+    /// is DISABLED, settled (not UPDATING) and no queue uses it.
+    /// https://docs.aws.amazon.com/batch/latest/APIReference/API_DeleteComputeEnvironment.html
+    /// `Ok(false)` when the disable has not settled yet: call again later.
+    pub async fn delete_compute_environment(&self, arn: &str) -> Result<bool> {
+        let Some(mut ce) = self.compute_environment(arn).await? else {
+            return Ok(true);
         };
         if ce.state != "DISABLED" {
             call(
-                &self.metrics,
                 S,
                 "UpdateComputeEnvironment",
                 self.client
@@ -472,10 +476,16 @@ impl Batch {
                     .send(),
             )
             .await?;
+            match self.compute_environment(arn).await? {
+                Some(now) => ce = now,
+                None => return Ok(true),
+            }
+        }
+        if ce.status != "VALID" && ce.status != "INVALID" {
+            return Ok(false);
         }
         gone(
             call(
-                &self.metrics,
                 S,
                 "DeleteComputeEnvironment",
                 self.client
@@ -485,7 +495,8 @@ impl Batch {
             )
             .await
             .map(|_| ()),
-        )
+        )?;
+        Ok(true)
     }
 }
 

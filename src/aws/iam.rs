@@ -1,12 +1,12 @@
-//! IAM: the state machine's role, its trust policy and its inline policy.
+//! IAM: the state machine's role (trust policy, inline policy) and the
+//! task execution role of a managed job definition (trust policy, AWS's
+//! managed policy attached).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use aws_sdk_iam::types::Tag;
 
-use super::error::{ErrorKind, Result, call, found, gone};
-use crate::metrics::Metrics;
+use super::error::{ErrorKind, Result, call, found, gone, pages};
 
 const S: &str = "iam";
 
@@ -21,7 +21,6 @@ pub struct ObservedRole {
 #[derive(Clone)]
 pub struct Roles {
     client: aws_sdk_iam::Client,
-    metrics: Arc<Metrics>,
 }
 
 fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -31,8 +30,8 @@ fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 impl Roles {
-    pub fn new(client: aws_sdk_iam::Client, metrics: Arc<Metrics>) -> Self {
-        Roles { client, metrics }
+    pub fn new(client: aws_sdk_iam::Client) -> Self {
+        Roles { client }
     }
 
     /// CreateRole with its trust policy and tags; AlreadyExists if the name is taken.
@@ -40,17 +39,17 @@ impl Roles {
         &self,
         name: &str,
         trust_policy: &str,
+        description: &str,
         tag_map: &BTreeMap<String, String>,
     ) -> Result<String> {
         let out = call(
-            &self.metrics,
             S,
             "CreateRole",
             self.client
                 .create_role()
                 .role_name(name)
                 .assume_role_policy_document(trust_policy)
-                .description("Step Functions role managed by batchnotify")
+                .description(description)
                 .set_tags(Some(tags(tag_map)))
                 .send(),
         )
@@ -60,13 +59,7 @@ impl Roles {
 
     /// GetRole: the ARN, trust policy and tags in one read.
     pub async fn observe(&self, name: &str) -> Result<Option<ObservedRole>> {
-        let r = call(
-            &self.metrics,
-            S,
-            "GetRole",
-            self.client.get_role().role_name(name).send(),
-        )
-        .await;
+        let r = call(S, "GetRole", self.client.get_role().role_name(name).send()).await;
         Ok(found(r)?.and_then(|out| {
             out.role().map(|role| ObservedRole {
                 arn: role.arn().to_string(),
@@ -85,7 +78,6 @@ impl Roles {
 
     pub async fn tag(&self, name: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "TagRole",
             self.client
@@ -100,7 +92,6 @@ impl Roles {
 
     pub async fn update_trust_policy(&self, name: &str, document: &str) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "UpdateAssumeRolePolicy",
             self.client
@@ -116,7 +107,6 @@ impl Roles {
     /// The inline policy's document, URL-encoded as IAM returns it.
     pub async fn inline_policy(&self, role: &str, policy: &str) -> Result<Option<String>> {
         let r = call(
-            &self.metrics,
             S,
             "GetRolePolicy",
             self.client
@@ -131,7 +121,6 @@ impl Roles {
 
     pub async fn put_inline_policy(&self, role: &str, policy: &str, document: &str) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "PutRolePolicy",
             self.client
@@ -145,11 +134,69 @@ impl Roles {
         Ok(())
     }
 
+    /// The ARNs of the managed policies attached to the role, across all pages.
+    pub async fn attached_policies(&self, role: &str) -> Result<Vec<String>> {
+        let pages = pages(
+            S,
+            "ListAttachedRolePolicies",
+            self.client
+                .list_attached_role_policies()
+                .role_name(role)
+                .into_paginator()
+                .send(),
+        )
+        .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.attached_policies())
+            .filter_map(|a| a.policy_arn().map(str::to_string))
+            .collect())
+    }
+
+    pub async fn attach_policy(&self, role: &str, policy_arn: &str) -> Result<()> {
+        call(
+            S,
+            "AttachRolePolicy",
+            self.client
+                .attach_role_policy()
+                .role_name(role)
+                .policy_arn(policy_arn)
+                .send(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Detaches the managed policy, then deletes the role; NotFound counts as done.
+    pub async fn delete_with_attached(&self, role: &str, policy_arn: &str) -> Result<()> {
+        gone(
+            call(
+                S,
+                "DetachRolePolicy",
+                self.client
+                    .detach_role_policy()
+                    .role_name(role)
+                    .policy_arn(policy_arn)
+                    .send(),
+            )
+            .await
+            .map(|_| ()),
+        )?;
+        gone(
+            call(
+                S,
+                "DeleteRole",
+                self.client.delete_role().role_name(role).send(),
+            )
+            .await
+            .map(|_| ()),
+        )
+    }
+
     /// Deletes the inline policy, then the role; NotFound counts as done.
     pub async fn delete(&self, role: &str, policy: &str) -> Result<()> {
         gone(
             call(
-                &self.metrics,
                 S,
                 "DeleteRolePolicy",
                 self.client
@@ -162,7 +209,6 @@ impl Roles {
             .map(|_| ()),
         )?;
         match call(
-            &self.metrics,
             S,
             "DeleteRole",
             self.client.delete_role().role_name(role).send(),

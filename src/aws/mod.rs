@@ -15,17 +15,28 @@ pub fn http_client() -> SharedHttpClient {
         .build_https()
 }
 
+/// Throttles are absorbed by the SDK, not surfaced: adaptive mode slows a
+/// client down when AWS throttles it (client-side rate limiting learned from
+/// the throttles), with more attempts than the standard three.
+/// https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::adaptive().with_max_attempts(6)
+}
+
 /// The SDK configuration from the default chain (environment, profile, web
 /// identity for IRSA, container credentials for Pod Identity, IMDS), with
 /// `AWS_ENDPOINT_URL` honoured. `region` overrides the chain's region.
 pub async fn sdk_config(region: Option<String>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .retry_config(retry_config());
     if let Some(region) = region {
         loader = loader.region(Region::new(region));
     }
     loader.load().await
 }
 
+pub mod attempts;
 pub mod batch;
 pub mod error;
 pub mod iam;
@@ -35,6 +46,7 @@ pub mod sns;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use attempts::CountAttempts;
 pub use error::{AwsError, ErrorKind};
 
 use crate::metrics::Metrics;
@@ -84,21 +96,29 @@ impl Aws {
                     .to_builder()
                     .region(Region::new(region.to_string()))
                     .build();
+                let count = || CountAttempts::new(self.metrics.clone());
                 RegionClients {
                     region: region.to_string(),
-                    topics: sns::Topics::new(
-                        aws_sdk_sns::Client::new(&config),
-                        self.metrics.clone(),
-                    ),
-                    roles: iam::Roles::new(aws_sdk_iam::Client::new(&config), self.metrics.clone()),
-                    state_machines: sfn::StateMachines::new(
-                        aws_sdk_sfn::Client::new(&config),
-                        self.metrics.clone(),
-                    ),
-                    batch: batch::Batch::new(
-                        aws_sdk_batch::Client::new(&config),
-                        self.metrics.clone(),
-                    ),
+                    topics: sns::Topics::new(aws_sdk_sns::Client::from_conf(
+                        aws_sdk_sns::config::Builder::from(&config)
+                            .interceptor(count())
+                            .build(),
+                    )),
+                    roles: iam::Roles::new(aws_sdk_iam::Client::from_conf(
+                        aws_sdk_iam::config::Builder::from(&config)
+                            .interceptor(count())
+                            .build(),
+                    )),
+                    state_machines: sfn::StateMachines::new(aws_sdk_sfn::Client::from_conf(
+                        aws_sdk_sfn::config::Builder::from(&config)
+                            .interceptor(count())
+                            .build(),
+                    )),
+                    batch: batch::Batch::new(aws_sdk_batch::Client::from_conf(
+                        aws_sdk_batch::config::Builder::from(&config)
+                            .interceptor(count())
+                            .build(),
+                    )),
                 }
             })
             .clone()
@@ -106,14 +126,12 @@ impl Aws {
 
     /// The account the operator's credentials belong to (STS GetCallerIdentity).
     pub async fn account_id(&self) -> Result<String, AwsError> {
-        let sts = aws_sdk_sts::Client::new(&self.base);
-        let out = error::call(
-            &self.metrics,
-            "sts",
-            "GetCallerIdentity",
-            sts.get_caller_identity().send(),
-        )
-        .await?;
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .interceptor(CountAttempts::new(self.metrics.clone()))
+                .build(),
+        );
+        let out = error::call("sts", "GetCallerIdentity", sts.get_caller_identity().send()).await?;
         Ok(out.account().unwrap_or_default().to_string())
     }
 }

@@ -1,12 +1,10 @@
 //! Step Functions: the state machine and its executions.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, Tag};
 
-use super::error::{AwsError, ErrorKind, Result, call, found, gone};
-use crate::metrics::Metrics;
+use super::error::{AwsError, ErrorKind, Result, call, found, gone, pages};
 
 const S: &str = "sfn";
 
@@ -46,10 +44,21 @@ pub struct ExecutionOutcome {
     pub cause: Option<String>,
 }
 
+/// What Step Functions answers CreateStateMachine/UpdateStateMachine while the
+/// role is not (yet) assumable by `states.amazonaws.com`: an
+/// `AccessDeniedException` "Neither the global service principal
+/// states.amazonaws.com, nor the regional one is authorized to assume the
+/// provided role." A new role gets it for seconds after CreateRole, because
+/// IAM changes propagate eventually:
+/// https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+/// Every other AccessDenied is a permission the operator lacks.
+pub fn role_not_assumable(e: &AwsError) -> bool {
+    e.is(ErrorKind::AccessDenied) && e.message.contains("authorized to assume the provided role")
+}
+
 #[derive(Clone)]
 pub struct StateMachines {
     client: aws_sdk_sfn::Client,
-    metrics: Arc<Metrics>,
 }
 
 fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -77,8 +86,8 @@ fn time(t: &aws_sdk_sfn::primitives::DateTime) -> Option<String> {
 }
 
 impl StateMachines {
-    pub fn new(client: aws_sdk_sfn::Client, metrics: Arc<Metrics>) -> Self {
-        StateMachines { client, metrics }
+    pub fn new(client: aws_sdk_sfn::Client) -> Self {
+        StateMachines { client }
     }
 
     pub async fn create(
@@ -90,7 +99,6 @@ impl StateMachines {
     ) -> Result<String> {
         let asked = std::time::SystemTime::now();
         let out = call(
-            &self.metrics,
             S,
             "CreateStateMachine",
             self.client
@@ -119,7 +127,6 @@ impl StateMachines {
 
     pub async fn observe(&self, arn: &str) -> Result<Option<ObservedStateMachine>> {
         let r = call(
-            &self.metrics,
             S,
             "DescribeStateMachine",
             self.client
@@ -136,7 +143,6 @@ impl StateMachines {
 
     pub async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let out = call(
-            &self.metrics,
             S,
             "ListTagsForResource",
             self.client
@@ -154,7 +160,6 @@ impl StateMachines {
 
     pub async fn tag(&self, arn: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "TagResource",
             self.client
@@ -170,7 +175,6 @@ impl StateMachines {
     /// UpdateStateMachine in place: same ARN, new definition and role.
     pub async fn update(&self, arn: &str, definition: &str, role_arn: &str) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "UpdateStateMachine",
             self.client
@@ -187,7 +191,6 @@ impl StateMachines {
     pub async fn delete(&self, arn: &str) -> Result<()> {
         gone(
             call(
-                &self.metrics,
                 S,
                 "DeleteStateMachine",
                 self.client
@@ -204,7 +207,6 @@ impl StateMachines {
     /// started before (by us, before a crash): the caller describes it.
     pub async fn start_execution(&self, state_machine_arn: &str, name: &str) -> Result<String> {
         let out = call(
-            &self.metrics,
             S,
             "StartExecution",
             self.client
@@ -220,7 +222,6 @@ impl StateMachines {
 
     pub async fn describe_execution(&self, arn: &str) -> Result<Option<ObservedExecution>> {
         let r = call(
-            &self.metrics,
             S,
             "DescribeExecution",
             self.client.describe_execution().execution_arn(arn).send(),
@@ -238,37 +239,43 @@ impl StateMachines {
 
     /// Reads the newest history events (one page, newest first) for which
     /// "Notify" state ran, the Batch job ID, and a failed task's error.
+    /// The outcome from the execution's whole history (every page; the
+    /// sample's history is about fifteen events).
     pub async fn outcome(&self, execution_arn: &str) -> Result<ExecutionOutcome> {
-        let out = call(
-            &self.metrics,
+        let pages = pages(
             S,
             "GetExecutionHistory",
             self.client
                 .get_execution_history()
                 .execution_arn(execution_arn)
-                .reverse_order(true)
-                .max_results(50)
+                .max_results(100)
+                .into_paginator()
                 .send(),
         )
         .await?;
-        Ok(outcome_from_history(out.events()))
+        let events: Vec<HistoryEvent> = pages
+            .into_iter()
+            .flat_map(|p| p.events.into_iter())
+            .collect();
+        Ok(outcome_from_history(&events))
     }
 
+    /// Every RUNNING execution of a state machine, across all pages.
     pub async fn running_executions(&self, state_machine_arn: &str) -> Result<Vec<String>> {
-        let out = call(
-            &self.metrics,
+        let pages = pages(
             S,
             "ListExecutions",
             self.client
                 .list_executions()
                 .state_machine_arn(state_machine_arn)
                 .status_filter(ExecutionStatus::Running)
+                .into_paginator()
                 .send(),
         )
         .await?;
-        Ok(out
-            .executions()
+        Ok(pages
             .iter()
+            .flat_map(|p| p.executions())
             .map(|e| e.execution_arn().to_string())
             .collect())
     }
@@ -276,7 +283,6 @@ impl StateMachines {
     pub async fn stop_execution(&self, arn: &str, cause: &str) -> Result<()> {
         gone(
             call(
-                &self.metrics,
                 S,
                 "StopExecution",
                 self.client
@@ -337,6 +343,30 @@ mod tests {
     use super::*;
     use aws_sdk_sfn::primitives::DateTime;
     use std::time::{Duration, SystemTime};
+
+    fn denied(message: &str) -> AwsError {
+        AwsError {
+            service: "sfn",
+            operation: "CreateStateMachine",
+            kind: ErrorKind::AccessDenied,
+            code: Some("AccessDeniedException".into()),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_assume_role_answer_means_propagation() {
+        assert!(role_not_assumable(&denied(
+            "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."
+        )));
+        // A permission the operator lacks is worded "not authorized" too.
+        assert!(!role_not_assumable(&denied(
+            "User: arn:aws:iam::123456789012:user/op is not authorized to perform: states:CreateStateMachine on resource: arn:aws:states:us-east-1:123456789012:stateMachine:bn-x"
+        )));
+        assert!(!role_not_assumable(&denied(
+            "User: arn:aws:iam::123456789012:user/op is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/bn-x"
+        )));
+    }
 
     #[test]
     fn a_machine_older_than_the_request_was_not_created_by_it() {

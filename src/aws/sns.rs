@@ -1,12 +1,10 @@
 //! SNS: the topic and its subscriptions.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use aws_sdk_sns::types::Tag;
 
-use super::error::{Result, call, found, gone};
-use crate::metrics::Metrics;
+use super::error::{Result, call, found, gone, pages};
 
 const S: &str = "sns";
 
@@ -34,7 +32,6 @@ impl ObservedSubscription {
 #[derive(Clone)]
 pub struct Topics {
     client: aws_sdk_sns::Client,
-    metrics: Arc<Metrics>,
 }
 
 fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -44,8 +41,8 @@ fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 impl Topics {
-    pub fn new(client: aws_sdk_sns::Client, metrics: Arc<Metrics>) -> Self {
-        Topics { client, metrics }
+    pub fn new(client: aws_sdk_sns::Client) -> Self {
+        Topics { client }
     }
 
     /// CreateTopic with tags and attributes in one call. AWS answers with the
@@ -65,13 +62,12 @@ impl Topics {
         if let Some(d) = display_name {
             req = req.attributes("DisplayName", d);
         }
-        let out = call(&self.metrics, S, "CreateTopic", req.send()).await?;
+        let out = call(S, "CreateTopic", req.send()).await?;
         Ok(out.topic_arn().unwrap_or_default().to_string())
     }
 
     pub async fn observe(&self, arn: &str) -> Result<Option<ObservedTopic>> {
         let r = call(
-            &self.metrics,
             S,
             "GetTopicAttributes",
             self.client.get_topic_attributes().topic_arn(arn).send(),
@@ -88,7 +84,6 @@ impl Topics {
 
     pub async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let out = call(
-            &self.metrics,
             S,
             "ListTagsForResource",
             self.client
@@ -106,7 +101,6 @@ impl Topics {
 
     pub async fn tag(&self, arn: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "TagResource",
             self.client
@@ -121,7 +115,6 @@ impl Topics {
 
     pub async fn set_display_name(&self, arn: &str, display_name: &str) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "SetTopicAttributes",
             self.client
@@ -135,36 +128,31 @@ impl Topics {
         Ok(())
     }
 
+    /// Every subscription of the topic, across all pages.
     pub async fn subscriptions(&self, arn: &str) -> Result<Vec<ObservedSubscription>> {
-        let mut subs = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let out = call(
-                &self.metrics,
-                S,
-                "ListSubscriptionsByTopic",
-                self.client
-                    .list_subscriptions_by_topic()
-                    .topic_arn(arn)
-                    .set_next_token(next.take())
-                    .send(),
-            )
-            .await?;
-            subs.extend(out.subscriptions().iter().map(|s| ObservedSubscription {
+        let pages = pages(
+            S,
+            "ListSubscriptionsByTopic",
+            self.client
+                .list_subscriptions_by_topic()
+                .topic_arn(arn)
+                .into_paginator()
+                .send(),
+        )
+        .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.subscriptions())
+            .map(|s| ObservedSubscription {
                 arn: s.subscription_arn().unwrap_or_default().to_string(),
                 protocol: s.protocol().unwrap_or_default().to_string(),
                 endpoint: s.endpoint().unwrap_or_default().to_string(),
-            }));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_string()),
-                _ => return Ok(subs),
-            }
-        }
+            })
+            .collect())
     }
 
     pub async fn subscribe(&self, topic_arn: &str, protocol: &str, endpoint: &str) -> Result<()> {
         call(
-            &self.metrics,
             S,
             "Subscribe",
             self.client
@@ -181,7 +169,6 @@ impl Topics {
     pub async fn unsubscribe(&self, subscription_arn: &str) -> Result<()> {
         gone(
             call(
-                &self.metrics,
                 S,
                 "Unsubscribe",
                 self.client
@@ -197,7 +184,6 @@ impl Topics {
     pub async fn delete(&self, arn: &str) -> Result<()> {
         gone(
             call(
-                &self.metrics,
                 S,
                 "DeleteTopic",
                 self.client.delete_topic().topic_arn(arn).send(),

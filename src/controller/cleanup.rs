@@ -36,7 +36,7 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
     let mut report = Report::default();
     let result = delete_all(&obj, &clients, &plan, &mut report).await;
     for (type_, reason, action, note) in report.events() {
-        ctx.publish(&obj, type_, reason, action, note).await;
+        ctx.publish(&obj, type_, reason, &action, note).await;
     }
     match result {
         Ok(()) => Ok(Action::await_change()),
@@ -155,6 +155,31 @@ async fn delete_all(
         report.deleted(&what);
     }
 
+    // The task execution role: found by its name, deleted only with our tags.
+    let execution_role_asked = spec
+        .job_definition
+        .managed
+        .as_ref()
+        .is_some_and(|d| d.managed_execution_role());
+    let execution_role_known = obj
+        .status
+        .as_ref()
+        .is_some_and(|s| s.execution_role_arn.is_some());
+    if execution_role_asked || execution_role_known {
+        let name = &plan.names.execution_role;
+        let what = format!("IAM role {name}");
+        if let Some(role) = clients.roles.observe(name).await.map_err(aws(&what))?
+            && ours(plan, &role.tags)
+        {
+            clients
+                .roles
+                .delete_with_attached(name, &plan.execution_role_policy_arn())
+                .await
+                .map_err(aws(&what))?;
+            report.deleted(&what);
+        }
+    }
+
     if spec.topic.managed.is_some() {
         let arn = plan.topic_arn();
         let what = format!("SNS topic {}", plan.names.topic);
@@ -207,11 +232,14 @@ async fn delete_all(
         {
             // Deletion is asynchronous: one already under way is waited for.
             if q.status != "DELETING" {
-                clients
+                let requested = clients
                     .batch
                     .delete_job_queue(&q.arn)
                     .await
                     .map_err(|e| retry_later(&what, e))?;
+                if !requested {
+                    return Err(disabling(&what));
+                }
                 report.deleted(&what);
             }
             deleting_queue = true;
@@ -247,16 +275,28 @@ async fn delete_all(
                 && ours(plan, &ce.tags)
                 && ce.status != "DELETING"
             {
-                clients
+                let requested = clients
                     .batch
                     .delete_compute_environment(&ce.arn)
                     .await
                     .map_err(|e| retry_later(&what, e))?;
+                if !requested {
+                    return Err(disabling(&what));
+                }
                 report.deleted(&what);
             }
         }
     }
     Ok(())
+}
+
+/// Batch disables asynchronously (UPDATING): deletion follows once it settles.
+fn disabling(what: &str) -> Problem {
+    Problem::transient(
+        "DeletionInProgress",
+        format!("{what} is being disabled; it is deleted once AWS Batch has settled it"),
+        Duration::from_secs(5),
+    )
 }
 
 /// Batch deletes are asynchronous: "in use" or "not yet disabled" means later.

@@ -72,11 +72,13 @@ impl Problem {
             ErrorKind::Throttled => {
                 Problem::transient("AwsThrottled", message, Duration::from_secs(5))
             }
+            // Stalled (a human must grant it) but looked at again: the fix
+            // happens in IAM, not on this object.
             ErrorKind::AccessDenied => Problem {
                 reason: "AwsAccessDenied",
                 message,
                 stalled: true,
-                retry: Some(Duration::from_secs(60)),
+                retry: Some(Duration::from_secs(30)),
             },
             ErrorKind::InvalidInput => Problem {
                 reason: "AwsRejected",

@@ -80,15 +80,24 @@ pub async fn step(
                 ConcurrencyPolicy::Allow => true,
                 ConcurrencyPolicy::Forbid => !running,
                 ConcurrencyPolicy::Replace => {
-                    if running && let Some(current) = status.runs.first() {
-                        clients
+                    if running {
+                        // Every running execution, not only the newest run:
+                        // earlier ones (Allow before, trigger runs) run too.
+                        let all = clients
                             .state_machines
-                            .stop_execution(
-                                &current.execution_arn,
-                                "replaced by a scheduled run (concurrencyPolicy: Replace)",
-                            )
+                            .running_executions(&machine)
                             .await
-                            .map_err(|e| Problem::aws("StopExecution", &e))?;
+                            .map_err(|e| Problem::aws("ListExecutions", &e))?;
+                        for arn in all {
+                            clients
+                                .state_machines
+                                .stop_execution(
+                                    &arn,
+                                    "replaced by a scheduled run (concurrencyPolicy: Replace)",
+                                )
+                                .await
+                                .map_err(|e| Problem::aws("StopExecution", &e))?;
+                        }
                     }
                     true
                 }

@@ -124,6 +124,15 @@ impl Plan {
         self.scope.role_arn(&self.names.role)
     }
 
+    pub fn execution_role_arn(&self) -> String {
+        self.scope.role_arn(&self.names.execution_role)
+    }
+
+    /// AWS's managed task execution policy, attached to the execution role.
+    pub fn execution_role_policy_arn(&self) -> String {
+        iam::execution_role_policy_arn(&self.scope)
+    }
+
     pub fn state_machine_arn(&self) -> String {
         self.scope.state_machine_arn(&self.names.state_machine)
     }

@@ -18,6 +18,9 @@ use crate::api::{BatchNotification, BatchNotificationStatus, Source};
 use crate::aws::RegionClients;
 use crate::aws::batch::{ComputeEnvironmentInput, JobDefinitionInput};
 
+/// The reason of a Problem AWS's throttling caused (see `Problem::aws`).
+const THROTTLED: &str = "AwsThrottled";
+
 /// What a successful pass leaves for the runs stage and the requeue.
 struct Converged {
     plan: Plan,
@@ -58,14 +61,22 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
     };
 
     let problem = result.as_ref().err().cloned();
-    status::set_conditions(&obj, &mut new, problem.as_ref());
+    // AWS throttled a re-check of resources already Ready for this
+    // generation: nothing is known to be wrong, so Ready stays and no Warning
+    // goes out; the SDK's adaptive retries slow down and the pass comes again.
+    let throttled_recheck = problem.as_ref().is_some_and(|p| p.reason == THROTTLED)
+        && old.observed_generation == obj.metadata.generation
+        && crate::api::conditions::is_true(&old.conditions, "Ready");
+    if !throttled_recheck {
+        status::set_conditions(&obj, &mut new, problem.as_ref());
+    }
     executions::set_run_condition(&obj, &mut new);
     for (type_, reason, action, note) in report.events() {
-        ctx.publish(&obj, type_, reason, action, note).await;
+        ctx.publish(&obj, type_, reason, &action, note).await;
     }
     if let Some(p) = &problem {
         // One Warning per new problem, not one per retry.
-        if status::problem_is_new(&old, p) {
+        if !throttled_recheck && status::problem_is_new(&old, p) {
             ctx.publish(
                 &obj,
                 EventType::Warning,
@@ -187,6 +198,18 @@ async fn converge(
             arn.to_string()
         }
         Source::Managed(def) => {
+            let execution_role_arn = if def.managed_execution_role() {
+                let arn = resources::ensure_execution_role(&clients, &plan, report).await?;
+                status.execution_role_arn = Some(arn.clone());
+                Some(arn)
+            } else {
+                if status.execution_role_arn.is_some() {
+                    // managedExecutionRole was turned off: the role goes now.
+                    resources::remove_execution_role(&clients, &plan, report).await?;
+                    status.execution_role_arn = None;
+                }
+                def.execution_role_arn.clone()
+            };
             let input = JobDefinitionInput {
                 image: def.image.clone(),
                 command: def.command.clone().unwrap_or_default(),
@@ -194,7 +217,8 @@ async fn converge(
                 memory_mib: def.memory_mib(),
                 environment: def.environment.clone().unwrap_or_default(),
                 platform: def.platform().as_str().to_string(),
-                execution_role_arn: def.execution_role_arn.clone(),
+                execution_role_arn,
+                assign_public_ip: def.assign_public_ip().as_str().to_string(),
                 job_role_arn: def.job_role_arn.clone(),
                 timeout_seconds: def.timeout_seconds,
                 retry_attempts: def.retry_attempts,

@@ -38,9 +38,9 @@ impl Report {
 
     /// The Events to publish: (type, reason, action, note). Notes are capped
     /// below the API server's 1 KiB limit.
-    pub fn events(&self) -> Vec<(EventType, &'static str, &'static str, String)> {
+    pub fn events(&self) -> Vec<(EventType, &'static str, String, String)> {
         let mut out = Vec::new();
-        let mut push = |reason, action, items: &[String]| {
+        let mut push = |reason, action: String, items: &[String]| {
             if !items.is_empty() {
                 let mut note = items.join("; ");
                 if note.len() > 1000 {
@@ -53,20 +53,79 @@ impl Report {
                 out.push((EventType::Normal, reason, action, note));
             }
         };
-        push("Created", "Create", &self.created);
-        push("Adopted", "Adopt", &self.adopted);
-        push("Updated", "Update", &self.updated);
-        push("Deleted", "Delete", &self.deleted);
+        // Events are aggregated by (reason, action), not by note: a creation
+        // spread over several passes (a compute environment first, the rest
+        // once it is VALID) keeps each pass's note visible only if the action
+        // differs, so it names what was created ("CreateStateMachine").
+        if !self.created.is_empty() {
+            push(
+                "Created",
+                action_for("Create", &self.created),
+                &self.created,
+            );
+        }
+        push("Adopted", "Adopt".into(), &self.adopted);
+        push("Updated", "Update".into(), &self.updated);
+        push("Deleted", "Delete".into(), &self.deleted);
         // One Event per correction, its action the AWS operation: Events are
         // aggregated by (reason, action), and each drift must stay visible.
         for (operation, note) in &self.drift {
             out.push((
                 EventType::Warning,
                 "DriftCorrected",
-                *operation,
+                operation.to_string(),
                 note.clone(),
             ));
         }
         out
+    }
+}
+
+/// `verb` followed by the kinds of `items` in CamelCase ("compute environment
+/// bn-x" → `CreateComputeEnvironment`); just `verb` past 128 characters (the
+/// API server's limit on an Event's action).
+fn action_for(verb: &str, items: &[String]) -> String {
+    let mut kinds: Vec<String> = Vec::new();
+    for item in items {
+        let kind: String = item
+            .split_whitespace()
+            .take_while(|w| !w.starts_with("bn-") && !w.ends_with(':'))
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect();
+        if !kind.is_empty() && !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    let action = format!("{verb}{}", kinds.join(""));
+    if action.len() > 128 {
+        verb.to_string()
+    } else {
+        action
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creations_of_different_passes_are_different_events() {
+        let mut first = Report::default();
+        first.created("compute environment bn-a-b-c-12345678");
+        let mut second = Report::default();
+        second.created("job queue bn-a-b-c-12345678");
+        second.created("IAM role bn-a-b-c-12345678");
+        second.created("state machine bn-a-b-c-12345678");
+        let a = first.events();
+        let b = second.events();
+        assert_eq!(a[0].2, "CreateComputeEnvironment");
+        assert_eq!(b[0].2, "CreateJobQueueIAMRoleStateMachine");
+        assert_ne!(a[0].2, b[0].2, "aggregated by (reason, action)");
+        assert!(b[0].3.contains("state machine bn-a-b-c-12345678"));
     }
 }

@@ -192,7 +192,10 @@ pub async fn ensure_role(
     let policy_text = policy.to_string();
     let arn = plan.role_arn();
     if known.arn != Some(arn.as_str()) {
-        match roles.create(name, &trust_text, &plan.tags).await {
+        match roles
+            .create(name, &trust_text, STATE_MACHINE_ROLE, &plan.tags)
+            .await
+        {
             Ok(_) => {
                 roles
                     .put_inline_policy(name, &plan.names.policy, &policy_text)
@@ -207,7 +210,7 @@ pub async fn ensure_role(
     }
     let Some(observed) = roles.observe(name).await.map_err(aws(&what))? else {
         roles
-            .create(name, &trust_text, &plan.tags)
+            .create(name, &trust_text, STATE_MACHINE_ROLE, &plan.tags)
             .await
             .map_err(aws(&what))?;
         roles
@@ -261,13 +264,98 @@ pub async fn ensure_role(
     Ok(observed.arn)
 }
 
+/// Descriptions of the roles the operator creates (shown in the IAM console).
+const STATE_MACHINE_ROLE: &str = "Step Functions role managed by batchnotify";
+const EXECUTION_ROLE: &str = "ECS task execution role of a Batch job, managed by batchnotify";
+
+/// The task execution role of a managed Fargate job definition
+/// (`managedExecutionRole: true`): trusted by ECS tasks, with AWS's managed
+/// execution policy attached, so a new account needs no role made by hand.
+pub async fn ensure_execution_role(
+    aws_: &RegionClients,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<String, Problem> {
+    let name = &plan.names.execution_role;
+    let what = format!("IAM role {name}");
+    let roles = &aws_.roles;
+    let trust = desired::iam::execution_role_trust_policy();
+    let policy_arn = plan.execution_role_policy_arn();
+    match roles.observe(name).await.map_err(aws(&what))? {
+        None => {
+            roles
+                .create(name, &trust.to_string(), EXECUTION_ROLE, &plan.tags)
+                .await
+                .map_err(aws(&what))?;
+            roles
+                .attach_policy(name, &policy_arn)
+                .await
+                .map_err(aws(&what))?;
+            report.created(&what);
+        }
+        Some(observed) => {
+            if ownership_problem(plan, &what, &observed.tags)? {
+                roles.tag(name, &plan.tags).await.map_err(aws(&what))?;
+                report.adopted(&what);
+            }
+            let trust_same = desired::documents::decode_iam_policy(&observed.trust_policy_encoded)
+                .map(|t| desired::documents::documents_equal(&t, &trust))
+                .unwrap_or(false);
+            if !trust_same {
+                roles
+                    .update_trust_policy(name, &trust.to_string())
+                    .await
+                    .map_err(aws(&what))?;
+                report.drift(
+                    "UpdateAssumeRolePolicy",
+                    format!("{what} trust policy put back"),
+                );
+            }
+            let attached = roles.attached_policies(name).await.map_err(aws(&what))?;
+            if !attached.contains(&policy_arn) {
+                roles
+                    .attach_policy(name, &policy_arn)
+                    .await
+                    .map_err(aws(&what))?;
+                report.drift(
+                    "AttachRolePolicy",
+                    format!("{what}: {policy_arn} attached again"),
+                );
+            }
+        }
+    }
+    Ok(plan.execution_role_arn())
+}
+
+/// Deletes the task execution role once the spec no longer asks for it (only
+/// if it carries our tags).
+pub async fn remove_execution_role(
+    aws_: &RegionClients,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<(), Problem> {
+    let name = &plan.names.execution_role;
+    let what = format!("IAM role {name}");
+    let roles = &aws_.roles;
+    if let Some(role) = roles.observe(name).await.map_err(aws(&what))?
+        && matches!(plan.ownership(&role.tags), Ownership::Ours)
+    {
+        roles
+            .delete_with_attached(name, &plan.execution_role_policy_arn())
+            .await
+            .map_err(aws(&what))?;
+        report.deleted(&what);
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- state machine
 
-/// True when AWS refuses a fresh role: IAM is eventually consistent, and the
-/// role can take seconds to become assumable by states.amazonaws.com.
+/// True when Step Functions refuses the role because IAM has not yet made it
+/// assumable by states.amazonaws.com (IAM is eventually consistent). Only that
+/// answer: any other denial is a missing permission of the operator.
 fn role_not_yet_assumable(e: &AwsError) -> bool {
-    matches!(e.kind, ErrorKind::AccessDenied | ErrorKind::InvalidInput)
-        && (e.message.contains("assume") || e.message.contains("not authorized"))
+    crate::aws::sfn::role_not_assumable(e)
 }
 
 pub async fn ensure_state_machine(
@@ -433,39 +521,61 @@ pub async fn ensure_compute_environment(
     let batch = &aws_.batch;
     match batch.compute_environment(name).await.map_err(aws(&what))? {
         None => {
-            let arn = batch
+            batch
                 .create_compute_environment(name, input, &plan.tags)
                 .await
                 .map_err(aws(&what))?;
             report.created(&what);
-            Ok(arn)
+            // A new compute environment is CREATING; Batch refuses a queue on
+            // it until it is VALID.
+            Err(compute_environment_not_ready(&what, "CREATING"))
         }
         Some(ce) => {
             if ownership_problem(plan, &what, &ce.tags)? {
                 batch.tag(&ce.arn, &plan.tags).await.map_err(aws(&what))?;
                 report.adopted(&what);
             }
+            // Batch accepts no change while CREATING/UPDATING, and no queue
+            // on a compute environment that is not VALID.
+            // https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html
+            if ce.status == "CREATING" || ce.status == "UPDATING" || ce.status == "DELETING" {
+                return Err(compute_environment_not_ready(&what, &ce.status));
+            }
             let differs = ce.max_vcpus != Some(input.max_vcpus)
                 || sorted(&ce.subnets) != sorted(&input.subnets)
                 || sorted(&ce.security_group_ids) != sorted(&input.security_group_ids)
                 || ce.state != "ENABLED";
             if differs {
-                if ce.status == "UPDATING" || ce.status == "CREATING" {
-                    return Err(Problem::transient(
-                        "WaitingForComputeEnvironment",
-                        format!("{what} is {}", ce.status),
-                        Duration::from_secs(10),
-                    ));
-                }
                 batch
                     .update_compute_environment(&ce.arn, input)
                     .await
                     .map_err(aws(&what))?;
                 report.updated(&what);
+                return Err(compute_environment_not_ready(&what, "UPDATING"));
+            }
+            if ce.status == "INVALID" {
+                return Err(Problem::stalled(
+                    "ComputeEnvironmentInvalid",
+                    format!(
+                        "{what} is INVALID: {}",
+                        ce.status_reason
+                            .as_deref()
+                            .unwrap_or("AWS Batch gave no reason")
+                    ),
+                ));
             }
             Ok(ce.arn)
         }
     }
+}
+
+/// Batch is still working on the compute environment: look again shortly.
+fn compute_environment_not_ready(what: &str, status: &str) -> Problem {
+    Problem::transient(
+        "ComputeEnvironmentNotReady",
+        format!("{what} is {status}; the job queue follows once it is VALID"),
+        Duration::from_secs(5),
+    )
 }
 
 pub async fn ensure_job_queue(
@@ -496,6 +606,14 @@ pub async fn ensure_job_queue(
                 || q.compute_environments != [compute_environment_arn.to_string()]
                 || q.state != "ENABLED"
             {
+                // Batch accepts no update while the queue is CREATING/UPDATING.
+                if q.status == "CREATING" || q.status == "UPDATING" {
+                    return Err(Problem::transient(
+                        "JobQueueNotReady",
+                        format!("{what} is {}; it is updated once VALID", q.status),
+                        Duration::from_secs(5),
+                    ));
+                }
                 batch
                     .update_job_queue(&q.arn, priority, compute_environment_arn)
                     .await

@@ -31,6 +31,35 @@ pub fn trust_policy(scope: &Scope, state_machine_name: &str) -> Value {
     })
 }
 
+/// The ECS tasks service principal: Fargate jobs' task execution role trusts it.
+pub const ECS_TASKS_PRINCIPAL: &str = "ecs-tasks.amazonaws.com";
+
+/// Trust policy of the task execution role the operator creates: ECS tasks
+/// (the Fargate containers of Batch jobs) assume it to pull the image and write
+/// logs, as AWS documents it.
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
+pub fn execution_role_trust_policy() -> Value {
+    json!({
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": { "Service": ECS_TASKS_PRINCIPAL },
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    })
+}
+
+/// AWS's managed policy for task execution roles (pull from ECR, write
+/// CloudWatch Logs), in the scope's partition.
+pub fn execution_role_policy_arn(scope: &Scope) -> String {
+    format!(
+        "arn:{}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+        scope.partition().as_str()
+    )
+}
+
 /// The resources the inline policy grants access to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PolicyInputs<'a> {

@@ -17,6 +17,8 @@ pub const HASH_LEN: usize = 8;
 pub const STATE_MACHINE_MAX: usize = 80;
 /// IAM: role names are at most 64 characters.
 pub const ROLE_MAX: usize = 64;
+/// Ends the task execution role's name, after the hash.
+pub const EXECUTION_ROLE_SUFFIX: &str = "-exec";
 /// IAM: inline policy names are at most 128 characters.
 pub const POLICY_MAX: usize = 128;
 /// SNS: topic names are at most 256 characters.
@@ -41,6 +43,9 @@ pub struct Names {
     pub role: String,
     /// Inline policy of that role (≤ 128).
     pub policy: String,
+    /// Task execution role of a managed Fargate job definition, when asked for (≤ 64):
+    /// the role name with `-exec` after the hash.
+    pub execution_role: String,
     /// SNS topic, when managed (≤ 256).
     pub topic: String,
     /// Batch job queue, when managed (≤ 128).
@@ -74,6 +79,10 @@ impl Names {
         Ok(Names {
             state_machine: within(STATE_MACHINE_MAX),
             role: within(ROLE_MAX),
+            execution_role: format!(
+                "{}{EXECUTION_ROLE_SUFFIX}",
+                within(ROLE_MAX - EXECUTION_ROLE_SUFFIX.len())
+            ),
             policy: within(POLICY_MAX),
             topic: within(TOPIC_MAX),
             job_queue: within(BATCH_MAX),
@@ -136,6 +145,10 @@ mod tests {
     fn all_valid(n: &Names) -> bool {
         valid_for(&n.state_machine, STATE_MACHINE_MAX, "")
             && valid_for(&n.role, ROLE_MAX, "+=,.@")
+            && valid_for(&n.execution_role, ROLE_MAX, "+=,.@")
+            && n.execution_role.starts_with("bn-")
+            && n.execution_role.ends_with(EXECUTION_ROLE_SUFFIX)
+            && n.execution_role != n.role
             && valid_for(&n.policy, POLICY_MAX, "+=,.@")
             && valid_for(&n.topic, TOPIC_MAX, "")
             && valid_for(&n.job_queue, BATCH_MAX, "")
@@ -152,6 +165,7 @@ mod tests {
             format!("bn-prod-data-nightly-report-{hash}")
         );
         assert_eq!(n.role, n.state_machine);
+        assert_eq!(n.execution_role, format!("{}-exec", n.role));
         assert_eq!(n.topic, n.state_machine);
         assert!(all_valid(&n));
     }
