@@ -127,10 +127,14 @@ show 30 kubectl apply --server-side -f crds/batchnotify.dev_batchnotifications.y
 show 30 kubectl wait --for=condition=Established --timeout=25s \
   crd/batchnotifications.batchnotify.dev || fail "the CRD was not established"
 show 15 kubectl create namespace "$ns" || fail "create namespace $ns"
+say "the operator runs as its own IAM user, whose only policy is deploy/iam/operator-policy.json"
+say "(the emulator enforces it, as AWS would: every action the operator needs is in that file)"
+read -r op_key op_secret < <(timeout 30 "$py" scripts/demo_aws.py principal batchnotify-demo \
+  deploy/iam/operator-policy.json) || fail "create the operator's IAM user"
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf '    %s$ batchnotify run --namespace %s --admin-addr 127.0.0.1:%s --poll-min 200ms%s\n' \
   "$C" "$ns" "$port" "$N"
-NO_COLOR=1 "$bin/batchnotify" run --namespace "$ns" --admin-addr "127.0.0.1:$port" \
+AWS_ACCESS_KEY_ID=$op_key AWS_SECRET_ACCESS_KEY=$op_secret NO_COLOR=1 "$bin/batchnotify" run --namespace "$ns" --admin-addr "127.0.0.1:$port" \
   --poll-min 200ms >"$work/operator.log" 2>&1 &
 op_pid=$!
 ready=

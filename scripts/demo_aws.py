@@ -3,6 +3,9 @@
 Run with the emulator virtualenv's python (boto3 and PyYAML are there), with
 AWS_ENDPOINT_URL and the test bed's credentials in the environment:
 
+  demo_aws.py principal NAME POLICY_FILE      creates IAM user NAME whose only policy is
+                                              POLICY_FILE (the operator's) and prints
+                                              "ACCESS_KEY SECRET" of a new key for it
   demo_aws.py queue NAME                      prints "URL ARN" of a new SQS queue
   demo_aws.py manifest FILE NAME QUEUE_ARN    prints FILE as JSON, named NAME, with the
                                               emulator's default subnets and security
@@ -29,6 +32,17 @@ import yaml
 
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 UID_TAG = "batchnotify.dev/uid"
+
+
+def principal(name: str, policy_file: str) -> None:
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName=name)
+    with open(policy_file) as f:
+        iam.put_user_policy(
+            UserName=name, PolicyName="batchnotify-operator", PolicyDocument=f.read()
+        )
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    print(key["AccessKeyId"], key["SecretAccessKey"])
 
 
 def queue(name: str) -> None:
@@ -149,6 +163,8 @@ def gone(uid: str) -> int:
 
 def main(argv: list[str]) -> int:
     match argv:
+        case ["principal", name, policy_file]:
+            principal(name, policy_file)
         case ["queue", name]:
             queue(name)
         case ["manifest", path, name, queue_arn]:

@@ -149,7 +149,9 @@ impl Operator {
         for (k, v) in bed.env() {
             cmd.env(k, v);
         }
-        cmd.env("AWS_ACCESS_KEY_ID", key)
+        let principal = support::Principal::create(key, &support::operator_policy());
+        cmd.env("AWS_ACCESS_KEY_ID", &principal.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &principal.secret)
             .args(["run", "--cluster-name", "bench", "--admin-addr"])
             .arg(format!("127.0.0.1:{port}"))
             .args(extra)
@@ -159,7 +161,7 @@ impl Operator {
             .stderr(log);
         Operator {
             child: cmd.spawn().expect("spawn the operator"),
-            key: key.to_string(),
+            key: principal.access_key.clone(),
             admin: format!("http://127.0.0.1:{port}"),
         }
     }

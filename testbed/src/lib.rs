@@ -26,6 +26,13 @@ pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 /// Batch jobs whose job name or job-definition name contains this end FAILED.
 pub const FAIL_MARKER: &str = "must-fail";
+/// Batch jobs whose job name or job-definition name contains this stay
+/// RUNNABLE (no capacity) until cancelled or a queue's time limit acts.
+pub const HOLD_MARKER: &str = "held-runnable";
+/// Extra flags for the emulator's launcher, split on whitespace (for example
+/// `--lenient` for stock moto's kindness, or `--delays realistic`). The
+/// launcher is strict by default: AWS's IAM, quotas, paging, lifecycles.
+pub const EMULATOR_ARGS_ENV: &str = "BATCHNOTIFY_EMULATOR_ARGS";
 
 const ADMIN_TOKEN: &str = "batchnotify-testbed-admin";
 
@@ -482,6 +489,13 @@ current-context: testbed
         cmd.arg(&self.paths.moto_launcher)
             .arg("--fail-jobs-matching")
             .arg(FAIL_MARKER)
+            .arg("--hold-runnable-matching")
+            .arg(HOLD_MARKER)
+            .args(
+                std::env::var(EMULATOR_ARGS_ENV)
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .stdout(Stdio::piped())
             .stderr(f);
         let child = io("spawn moto", cmd.spawn())?;

@@ -107,6 +107,22 @@ async fn admission_accepts_every_example_as_written() {
     assert!(failures.is_empty(), "examples:\n{}", failures.join("\n"));
 }
 
+/// The other way round: values AWS accepts (each rule's edges) pass admission,
+/// so the schema never refuses what AWS would take.
+#[tokio::test]
+async fn admission_accepts_what_aws_accepts() {
+    let ctx = Ctx::new("admission-valid").await;
+    let cases = files("tests/admission/valid", ".yaml");
+    assert!(cases.len() >= 5, "only {} valid cases", cases.len());
+    let mut failures = Vec::new();
+    for path in &cases {
+        if let Err(e) = ctx.create_strict(&manifest(path)).await {
+            failures.push(format!("{}: rejected: {e}", file_name(path)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[tokio::test]
 async fn admission_rejects_every_invalid_manifest_naming_its_field() {
     let ctx = Ctx::new("admission-invalid").await;

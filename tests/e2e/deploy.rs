@@ -555,6 +555,8 @@ async fn operator_reconciles_with_only_its_service_account_rbac() {
     )
     .expect("write kubeconfig");
 
+    let principal =
+        support::Principal::create(&format!("op-{}", ctx.ns), &support::operator_policy());
     let identity = format!("deploy-rbac-{}", std::process::id());
     let port = batchnotify_testbed::free_port().expect("free port");
     let log = bed.log_dir.join(format!("operator-{}.log", ctx.ns));
@@ -565,7 +567,8 @@ async fn operator_reconciles_with_only_its_service_account_rbac() {
         .env("RUST_LOG", "info,batchnotify=debug")
         .envs(bed.env())
         .env("KUBECONFIG", &kubeconfig)
-        .env("AWS_ACCESS_KEY_ID", format!("op-{}", ctx.ns))
+        .env("AWS_ACCESS_KEY_ID", &principal.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &principal.secret)
         .args(["run", "--namespace", &ctx.ns, "--cluster-name", "test"])
         .args(["--admin-addr", &format!("127.0.0.1:{port}")])
         .args(["--poll-min", "200ms", "--poll-max", "2s"])

@@ -10,5 +10,6 @@ mod deploy;
 mod operator;
 mod reconcile;
 mod runs;
+mod strict;
 mod testbed_aws;
 mod testbed_kube;

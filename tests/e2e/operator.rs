@@ -48,7 +48,7 @@ async fn metrics_and_probes_report_what_happened() {
     assert_eq!(
         metric(
             &text,
-            r#"batchnotify_aws_requests_total{service="sns",operation="CreateTopic",outcome="Success"}"#
+            r#"batchnotify_aws_requests_total{service="sns",operation="CreateTopic",outcome="Success",attempt="first"}"#
         ),
         Some(1.0),
         "{text}"

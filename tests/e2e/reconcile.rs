@@ -158,6 +158,70 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
         }
     }
 
+    // The sample asks for a task execution role and a public IP (the default
+    // VPC has no NAT gateway): the operator made the role, trusted by ECS
+    // tasks with AWS's execution policy, and the job definition uses both.
+    let execution_role = status
+        .execution_role_arn
+        .clone()
+        .expect("execution role arn");
+    let execution_role_name = execution_role.rsplit('/').next().expect("role name");
+    assert!(execution_role_name.starts_with("bn-") && execution_role_name.ends_with("-exec"));
+    let iam = aws_sdk_iam::Client::new(&ctx.aws);
+    let got = iam
+        .get_role()
+        .role_name(execution_role_name)
+        .send()
+        .await
+        .expect("get execution role");
+    let trust = decode_iam_policy(
+        got.role()
+            .and_then(|r| r.assume_role_policy_document())
+            .expect("trust policy"),
+    )
+    .expect("trust json");
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"],
+        json!("ecs-tasks.amazonaws.com")
+    );
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(execution_role_name)
+        .send()
+        .await
+        .expect("attached policies");
+    assert_eq!(
+        attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .collect::<Vec<_>>(),
+        ["arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"]
+    );
+    let batch = aws_sdk_batch::Client::new(&ctx.aws);
+    let described = batch
+        .describe_job_definitions()
+        .job_definitions(&job_definition)
+        .send()
+        .await
+        .expect("describe job definition");
+    let container = described
+        .job_definitions()
+        .first()
+        .and_then(|d| d.container_properties())
+        .expect("container properties");
+    assert_eq!(
+        container.execution_role_arn(),
+        Some(execution_role.as_str())
+    );
+    assert_eq!(
+        container
+            .network_configuration()
+            .and_then(|n| n.assign_public_ip())
+            .map(|a| a.as_str()),
+        Some("ENABLED")
+    );
+
     // Conditions say so, for this generation.
     assert_eq!(
         Ctx::condition(&obj, "Ready").map(|c| c.0).as_deref(),
@@ -200,20 +264,33 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
             .is_err(),
         "topic still there"
     );
-    let iam = aws_sdk_iam::Client::new(&ctx.aws);
     let role_name = role.rsplit('/').next().expect("role name");
     assert!(
         iam.get_role().role_name(role_name).send().await.is_err(),
         "role still there"
     );
-    let batch = aws_sdk_batch::Client::new(&ctx.aws);
+    assert!(
+        iam.get_role()
+            .role_name(execution_role_name)
+            .send()
+            .await
+            .is_err(),
+        "execution role still there"
+    );
     let queues = batch
         .describe_job_queues()
         .job_queues(&queue)
         .send()
         .await
         .expect("queues");
-    assert!(queues.job_queues().is_empty(), "queue still there");
+    // AWS lists a deleted queue for a while, as DELETING then DELETED.
+    assert!(
+        queues
+            .job_queues()
+            .iter()
+            .all(|q| matches!(q.status().map(|s| s.as_str()), Some("DELETING" | "DELETED"))),
+        "queue still there: {queues:?}"
+    );
     let defs = batch
         .describe_job_definitions()
         .job_definitions(&job_definition)

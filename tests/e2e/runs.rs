@@ -88,16 +88,18 @@ fn outcome(o: &BatchNotification) -> Option<String> {
 
 async fn executions(ctx: &Ctx, machine: &str) -> Vec<String> {
     let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
-    let out = sfn
+    // Every page: AWS (and the strict emulator) answers in pages.
+    let mut names = Vec::new();
+    let mut pages = sfn
         .list_executions()
         .state_machine_arn(machine)
-        .send()
-        .await
-        .expect("list executions");
-    out.executions()
-        .iter()
-        .map(|e| e.name().to_string())
-        .collect()
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("list executions");
+        names.extend(page.executions().iter().map(|e| e.name().to_string()));
+    }
+    names
 }
 
 async fn wait_outcome(ctx: &Ctx, name: &str, trigger: &str) -> BatchNotification {

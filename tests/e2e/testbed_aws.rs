@@ -113,14 +113,40 @@ pub async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
             }
         }
     });
-    let machine = sfn
-        .create_state_machine()
-        .name(format!("{p}-machine"))
-        .definition(definition.to_string())
-        .role_arn(sfn_role.role().map(|r| r.arn()).unwrap_or_default())
-        .send()
-        .await
-        .expect("create state machine");
+    // A new role is not assumable by Step Functions for a few seconds (IAM is
+    // eventually consistent; the strict emulator too): retry, as AWS advises.
+    let role_arn = sfn_role
+        .role()
+        .map(|r| r.arn())
+        .unwrap_or_default()
+        .to_string();
+    let machine = crate::support::eventually(
+        "the state machine's role to be assumable",
+        std::time::Duration::from_secs(60),
+        || {
+            let sfn = sfn.clone();
+            let (name, definition, role_arn) = (
+                format!("{p}-machine"),
+                definition.to_string(),
+                role_arn.clone(),
+            );
+            async move {
+                match sfn
+                    .create_state_machine()
+                    .name(name)
+                    .definition(definition)
+                    .role_arn(role_arn)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Some(out),
+                    Err(e) if format!("{e:?}").contains("authorized to assume") => None,
+                    Err(e) => panic!("create state machine: {e:?}"),
+                }
+            }
+        },
+    )
+    .await;
     SeedStack {
         state_machine: machine.state_machine_arn().to_string(),
         queue_url,
@@ -154,18 +180,23 @@ async fn run(ctx: &Ctx, stack: &SeedStack, name: &str) -> Vec<String> {
     .await;
     // The Catch handles a failed job, so the execution succeeds either way.
     assert_eq!(status, ExecutionStatus::Succeeded);
-    let history = sfn
+    // Every page: AWS (and the strict emulator) pages the history.
+    let mut entered = Vec::new();
+    let mut pages = sfn
         .get_execution_history()
         .execution_arn(&arn)
-        .send()
-        .await
-        .expect("history");
-    history
-        .events()
-        .iter()
-        .filter_map(HistoryEvent::state_entered_event_details)
-        .map(|d| d.name().to_string())
-        .collect()
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("history");
+        entered.extend(
+            page.events()
+                .iter()
+                .filter_map(HistoryEvent::state_entered_event_details)
+                .map(|d| d.name().to_string()),
+        );
+    }
+    entered
 }
 
 async fn received(ctx: &Ctx, stack: &SeedStack) -> Vec<String> {

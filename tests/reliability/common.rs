@@ -113,6 +113,12 @@ pub async fn wait_gone(ctx: &Ctx, name: &str) {
     .await
 }
 
+/// A Batch queue or compute environment on its way out (AWS keeps listing
+/// it as DELETING, then DELETED, for a while).
+fn deleting(status: Option<&str>) -> bool {
+    matches!(status, Some("DELETING" | "DELETED"))
+}
+
 /// The names of every execution of `machine`.
 pub async fn executions(ctx: &Ctx, machine: &str) -> Vec<String> {
     let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
@@ -309,7 +315,8 @@ pub async fn owned_in(ctx: &Ctx, ns: &str) -> Vec<Owned> {
             .expect("describe job queues");
         for q in page.job_queues() {
             let tags = batch_tags(q.tags());
-            if ours(ns, &tags) {
+            // AWS lists a queue being deleted, then deleted, for a while.
+            if ours(ns, &tags) && !deleting(q.status().map(|s| s.as_str())) {
                 out.push(Owned {
                     kind: "job queue",
                     id: q.job_queue_arn().unwrap_or_default().to_string(),
@@ -332,7 +339,7 @@ pub async fn owned_in(ctx: &Ctx, ns: &str) -> Vec<Owned> {
             .expect("describe compute environments");
         for c in page.compute_environments() {
             let tags = batch_tags(c.tags());
-            if ours(ns, &tags) {
+            if ours(ns, &tags) && !deleting(c.status().map(|s| s.as_str())) {
                 out.push(Owned {
                     kind: "compute environment",
                     id: c.compute_environment_arn().unwrap_or_default().to_string(),

@@ -21,7 +21,7 @@ use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[allow(unused_imports)] // not every test binary fails jobs on purpose
-pub use batchnotify_testbed::FAIL_MARKER;
+pub use batchnotify_testbed::{FAIL_MARKER, HOLD_MARKER};
 
 static BED: OnceLock<TestBed> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -96,6 +96,30 @@ pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) ->
         .send()
         .await
         .expect("create compute environment");
+    // Batch takes a queue only on a VALID compute environment, and a new one
+    // is CREATING for a while (the strict emulator too).
+    let ce_arn = ce.compute_environment_arn().unwrap_or_default().to_string();
+    eventually(
+        "the compute environment to be VALID",
+        Duration::from_secs(120),
+        || {
+            let batch = batch.clone();
+            let ce_arn = ce_arn.clone();
+            async move {
+                let out = batch
+                    .describe_compute_environments()
+                    .compute_environments(&ce_arn)
+                    .send()
+                    .await
+                    .ok()?;
+                out.compute_environments()
+                    .iter()
+                    .any(|c| c.status().map(|s| s.as_str()) == Some("VALID"))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     let queue = batch
         .create_job_queue()
         .job_queue_name(format!("{prefix}-queue"))
@@ -110,6 +134,28 @@ pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) ->
         .send()
         .await
         .expect("create job queue");
+    let queue_arn = queue.job_queue_arn().unwrap_or_default().to_string();
+    eventually(
+        "the job queue to be VALID",
+        Duration::from_secs(120),
+        || {
+            let batch = batch.clone();
+            let queue_arn = queue_arn.clone();
+            async move {
+                let out = batch
+                    .describe_job_queues()
+                    .job_queues(&queue_arn)
+                    .send()
+                    .await
+                    .ok()?;
+                out.job_queues()
+                    .iter()
+                    .any(|q| q.status().map(|s| s.as_str()) == Some("VALID"))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
     let requirement =
         |t: ResourceType, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
     let def = batch
@@ -129,7 +175,7 @@ pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) ->
         .await
         .expect("register job definition");
     (
-        queue.job_queue_arn().unwrap_or_default().to_string(),
+        queue_arn,
         def.job_definition_arn().unwrap_or_default().to_string(),
     )
 }
@@ -362,10 +408,98 @@ fn describe(o: &BatchNotification) -> String {
     )
 }
 
+/// The operator's own IAM user in the emulator: its only policy is the one
+/// the project ships (`deploy/iam/operator-policy.json`), or `policy` when a
+/// test narrows it. The strict emulator enforces it, as AWS would.
+pub struct Principal {
+    pub user: String,
+    pub access_key: String,
+    pub secret: String,
+}
+
+/// The operator policy the project ships, as JSON.
+pub fn operator_policy() -> serde_json::Value {
+    let text = std::fs::read_to_string(repo("deploy/iam/operator-policy.json"))
+        .expect("read deploy/iam/operator-policy.json");
+    serde_json::from_str(&text).expect("operator policy json")
+}
+
+/// `policy` without `action` in any statement (a statement left with no
+/// action goes): a permission the operator lacks.
+pub fn policy_without(policy: &serde_json::Value, action: &str) -> serde_json::Value {
+    let mut policy = policy.clone();
+    if let Some(statements) = policy["Statement"].as_array_mut() {
+        for st in statements.iter_mut() {
+            if let Some(actions) = st["Action"].as_array_mut() {
+                actions.retain(|a| a.as_str() != Some(action));
+            }
+        }
+        statements.retain(|st| st["Action"].as_array().is_none_or(|a| !a.is_empty()));
+    }
+    policy
+}
+
+/// Runs `f` on a runtime of its own: the operator is started from sync code
+/// that may itself run inside a test's runtime.
+fn block_on<T: Send>(f: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(f)
+            })
+            .join()
+            .expect("thread")
+    })
+}
+
+impl Principal {
+    /// Creates (or, when it exists, reuses) the user `user` with `policy` and a new access key.
+    pub fn create(user: &str, policy: &serde_json::Value) -> Principal {
+        block_on(async {
+            let aws = aws_config(bed()).await;
+            let iam = aws_sdk_iam::Client::new(&aws);
+            // A restarted test binary may meet its own user again: that is fine.
+            let _ = iam.create_user().user_name(user).send().await;
+            set_policy_of(&iam, user, policy).await;
+            let key = iam
+                .create_access_key()
+                .user_name(user)
+                .send()
+                .await
+                .expect("create access key");
+            let key = key.access_key().expect("access key");
+            Principal {
+                user: user.to_string(),
+                access_key: key.access_key_id().to_string(),
+                secret: key.secret_access_key().to_string(),
+            }
+        })
+    }
+}
+
+async fn set_policy_of(iam: &aws_sdk_iam::Client, user: &str, policy: &serde_json::Value) {
+    iam.put_user_policy()
+        .user_name(user)
+        .policy_name("batchnotify-operator")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("put user policy");
+}
+
 /// A running operator process; killed on drop.
 pub struct Operator {
     pub child: std::process::Child,
+    /// The IAM user the operator runs as (also names its logs).
+    pub user: String,
+    /// Its access key: the emulator counts requests by it.
     pub access_key: String,
+    /// Its secret key.
+    pub secret: String,
     pub admin: String,
     pub log: std::path::PathBuf,
     args: Vec<String>,
@@ -380,9 +514,15 @@ impl Operator {
 
     /// As [`Operator::start`], with `env` on top of the bed's environment, kept
     /// across [`Operator::restart`]: e.g. `AWS_ENDPOINT_URL` of a fault proxy.
-    pub fn start_with_env(
+    pub fn start_with_env(ns: &str, user: &str, extra: &[&str], env: &[(&str, &str)]) -> Operator {
+        Operator::start_as(ns, Principal::create(user, &operator_policy()), extra, env)
+    }
+
+    /// As [`Operator::start_with_env`], as a principal the test made (e.g.
+    /// with a narrowed policy).
+    pub fn start_as(
         ns: &str,
-        access_key: &str,
+        principal: Principal,
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Operator {
@@ -405,22 +545,42 @@ impl Operator {
             "2s".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        let Principal {
+            user,
+            access_key,
+            secret,
+        } = principal;
         Operator {
-            child: spawn_operator(access_key, &args, &env, 0),
-            access_key: access_key.to_string(),
+            child: spawn_operator(&user, &access_key, &secret, &args, &env, 0),
+            log: log_path(&user, 0),
+            user,
+            access_key,
+            secret,
             admin: format!("http://127.0.0.1:{port}"),
-            log: log_path(access_key, 0),
             args,
             env,
         }
+    }
+
+    /// Replaces the operator's IAM policy (IAM applies it to the next request).
+    pub async fn set_policy(&self, policy: &serde_json::Value) {
+        let aws = aws_config(bed()).await;
+        set_policy_of(&aws_sdk_iam::Client::new(&aws), &self.user, policy).await;
     }
 
     /// SIGKILL, then start again with the same flags (a crash and a restart).
     pub fn restart(&mut self, generation: usize) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn_operator(&self.access_key, &self.args, &self.env, generation);
-        self.log = log_path(&self.access_key, generation);
+        self.child = spawn_operator(
+            &self.user,
+            &self.access_key,
+            &self.secret,
+            &self.args,
+            &self.env,
+            generation,
+        );
+        self.log = log_path(&self.user, generation);
     }
 
     pub fn kill(&mut self) {
@@ -445,7 +605,7 @@ impl Drop for Operator {
                 .collect();
             eprintln!(
                 "--- operator {}: last warnings of {} ---",
-                self.access_key,
+                self.user,
                 self.log.display()
             );
             for line in &complaints[complaints.len().saturating_sub(30)..] {
@@ -455,21 +615,23 @@ impl Drop for Operator {
     }
 }
 
-/// One log per operator process, named by its access key (unique per operator) and restart.
-fn log_path(access_key: &str, generation: usize) -> std::path::PathBuf {
+/// One log per operator process, named by its IAM user (unique per operator) and restart.
+fn log_path(user: &str, generation: usize) -> std::path::PathBuf {
     bed()
         .log_dir
-        .join(format!("operator-{access_key}-{generation}.log"))
+        .join(format!("operator-{user}-{generation}.log"))
 }
 
 fn spawn_operator(
+    user: &str,
     access_key: &str,
+    secret: &str,
     args: &[String],
     env: &[(String, String)],
     generation: usize,
 ) -> std::process::Child {
     let bed = bed();
-    let log = std::fs::File::create(log_path(access_key, generation)).expect("operator log");
+    let log = std::fs::File::create(log_path(user, generation)).expect("operator log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchnotify"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -478,7 +640,8 @@ fn spawn_operator(
     for (k, v) in bed.env() {
         cmd.env(k, v);
     }
-    cmd.env("AWS_ACCESS_KEY_ID", access_key);
+    cmd.env("AWS_ACCESS_KEY_ID", access_key)
+        .env("AWS_SECRET_ACCESS_KEY", secret);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -628,7 +791,7 @@ pub mod faults;
 impl Operator {
     /// The logs of every generation of this operator (each restart writes its own file).
     pub fn all_logs(&self) -> String {
-        let prefix = format!("operator-{}-", self.access_key);
+        let prefix = format!("operator-{}-", self.user);
         let mut files: Vec<_> = std::fs::read_dir(&bed().log_dir)
             .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();

@@ -1,0 +1,239 @@
+//! Issue #12: the operator against AWS as AWS behaves — the strict emulator
+//! enforces the operator's own IAM policy, makes new roles wait before Step
+//! Functions may assume them, pages every list, and keeps Batch jobs RUNNABLE
+//! when asked. Each test is a case a real account meets on a first apply.
+
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::support::{
+    Ctx, HOLD_MARKER, Operator, Principal, batch_stack, example, operator_policy, policy_without,
+};
+
+/// An object over a queue and job definition made by hand (cheap: the
+/// operator creates only the topic, the role and the state machine).
+async fn over_existing(ctx: &Ctx, job_definition: &str) -> Value {
+    let (queue, def) = batch_stack(&ctx.aws, &ctx.prefix, job_definition).await;
+    let mut obj = example("existing-arns.yaml");
+    obj["metadata"]["name"] = json!("strict");
+    obj["spec"]["jobQueue"] = json!({"arn": queue});
+    obj["spec"]["jobDefinition"] = json!({"arn": def});
+    obj["spec"]["topic"] = json!({"managed": {}});
+    obj["spec"]["deletionPolicy"] = json!("Delete");
+    obj["spec"]["run"] = Value::Null;
+    obj
+}
+
+fn reason(o: &batchnotify::api::BatchNotification, type_: &str) -> Option<(String, String)> {
+    Ctx::condition(o, type_).map(|(_, reason, message)| (reason, message))
+}
+
+/// The operator without `states:CreateStateMachine` reports AwsAccessDenied
+/// naming the action (not "propagating"), and becomes Ready by itself once
+/// the permission is granted.
+#[tokio::test]
+async fn a_missing_permission_is_access_denied_naming_it_then_ready_once_granted() {
+    let ctx = Ctx::new("strict-denied").await;
+    let narrowed = policy_without(&operator_policy(), "states:CreateStateMachine");
+    let principal = Principal::create(&format!("op-{}", ctx.ns), &narrowed);
+    let op = Operator::start_as(&ctx.ns, principal, &[], &[]);
+    let obj = over_existing(&ctx, "denied").await;
+    ctx.apply(&obj).await;
+    let seen = ctx
+        .wait(
+            "strict",
+            "Ready=False AwsAccessDenied",
+            Duration::from_secs(60),
+            |o| reason(o, "Ready").is_some_and(|(r, _)| r == "AwsAccessDenied"),
+        )
+        .await;
+    let (_, message) = reason(&seen, "Ready").expect("Ready");
+    assert!(
+        message.contains("states:CreateStateMachine"),
+        "the message names the action: {message}"
+    );
+    assert_eq!(
+        Ctx::condition(&seen, "Stalled").map(|c| c.0).as_deref(),
+        Some("True"),
+        "a human must grant it"
+    );
+    // Never taken for IAM propagation.
+    let events = ctx.events("strict").await;
+    assert!(
+        !events.iter().any(|(r, _)| r == "RolePropagating"),
+        "{events:?}"
+    );
+
+    op.set_policy(&operator_policy()).await;
+    ctx.wait(
+        "strict",
+        "Ready=True once granted",
+        Duration::from_secs(90),
+        |o| Ctx::condition(o, "Ready").is_some_and(|c| c.0 == "True"),
+    )
+    .await;
+}
+
+/// A role Step Functions cannot assume yet (IAM is eventually consistent)
+/// is reported as RolePropagating, and the object is Ready once it can.
+#[tokio::test]
+async fn a_role_still_propagating_is_role_propagating_then_ready() {
+    let ctx = Ctx::new("strict-propagating").await;
+    let _op = ctx.operator(&[]);
+    let obj = over_existing(&ctx, "propagating").await;
+    ctx.apply(&obj).await;
+    ctx.wait_ready("strict").await;
+    let events = ctx.events("strict").await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "RolePropagating" && n.contains("not yet assumable")),
+        "the first CreateStateMachine met a role still propagating: {events:?}"
+    );
+    assert!(
+        !events.iter().any(|(r, _)| r == "AwsAccessDenied"),
+        "{events:?}"
+    );
+}
+
+/// A job that never leaves RUNNABLE (no capacity): the run is shown running,
+/// with its execution, and is not lost or marked finished.
+#[tokio::test]
+async fn a_job_held_runnable_is_shown_running_never_lost() {
+    let ctx = Ctx::new("strict-held").await;
+    let _op = ctx.operator(&[]);
+    let mut obj = over_existing(&ctx, &format!("job-{HOLD_MARKER}")).await;
+    obj["spec"]["run"] = json!({"trigger": "1"});
+    ctx.apply(&obj).await;
+    let started = ctx
+        .wait("strict", "the run started", Duration::from_secs(60), |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.last_run.as_ref())
+                .is_some_and(|r| !r.execution_arn.is_empty())
+        })
+        .await;
+    let execution = started
+        .status
+        .and_then(|s| s.last_run)
+        .map(|r| r.execution_arn)
+        .expect("execution");
+    // Well past the emulator's job steps: still running, in AWS and in status.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .expect("describe execution");
+    assert_eq!(described.status().as_str(), "RUNNING");
+    let now = ctx.api().get("strict").await.expect("object");
+    let run = now
+        .status
+        .as_ref()
+        .and_then(|s| s.last_run.clone())
+        .expect("last run");
+    assert_eq!(run.execution_arn, execution);
+    assert!(run.outcome.is_none(), "a held job is not finished: {run:?}");
+    assert!(
+        now.status.as_ref().is_some_and(|s| !s.runs.is_empty()),
+        "the run is kept in status.runs"
+    );
+}
+
+/// More running executions than one ListExecutions page (the strict
+/// emulator pages by 2): `concurrencyPolicy: Replace` stops them all before
+/// the scheduled run starts.
+#[tokio::test]
+async fn replace_stops_every_running_execution_across_pages() {
+    let ctx = Ctx::new("strict-replace").await;
+    let _op = ctx.operator(&[]);
+    let mut obj = over_existing(&ctx, &format!("job-{HOLD_MARKER}")).await;
+    obj["spec"]["run"] = json!({"trigger": "1", "concurrencyPolicy": "Allow"});
+    ctx.apply(&obj).await;
+    for trigger in ["2", "3"] {
+        ctx.wait(
+            "strict",
+            "the previous run started",
+            Duration::from_secs(60),
+            |o| {
+                o.status.as_ref().is_some_and(|s| {
+                    s.last_run
+                        .as_ref()
+                        .is_some_and(|r| !r.execution_arn.is_empty())
+                })
+            },
+        )
+        .await;
+        let patch = json!({"spec": {"run": {"trigger": trigger}}});
+        ctx.api()
+            .patch("strict", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("new trigger");
+    }
+    let obj = ctx
+        .wait(
+            "strict",
+            "three runs started",
+            Duration::from_secs(60),
+            |o| o.status.as_ref().is_some_and(|s| s.runs.len() == 3),
+        )
+        .await;
+    let machine = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.state_machine_arn.clone())
+        .expect("state machine");
+    let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
+    let running = |sfn: aws_sdk_sfn::Client, machine: String| async move {
+        let mut names = Vec::new();
+        let mut pages = sfn
+            .list_executions()
+            .state_machine_arn(machine)
+            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.expect("list executions");
+            names.extend(page.executions().iter().map(|e| e.name().to_string()));
+        }
+        names
+    };
+    assert_eq!(running(sfn.clone(), machine.clone()).await.len(), 3);
+
+    let patch = json!({"spec": {"run": {"schedule": "* * * * *", "concurrencyPolicy": "Replace"}}});
+    ctx.api()
+        .patch("strict", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("schedule with Replace");
+    let scheduled = ctx
+        .wait(
+            "strict",
+            "the scheduled run started",
+            Duration::from_secs(150),
+            |o| {
+                o.status.as_ref().is_some_and(|s| {
+                    s.last_run
+                        .as_ref()
+                        .is_some_and(|r| r.scheduled_time.is_some() && !r.execution_arn.is_empty())
+                })
+            },
+        )
+        .await;
+    let newest = scheduled
+        .status
+        .and_then(|s| s.last_run)
+        .map(|r| r.execution_arn)
+        .expect("scheduled run");
+    let still = running(sfn, machine).await;
+    assert_eq!(
+        still,
+        [newest.rsplit(':').next().unwrap_or_default().to_string()],
+        "only the scheduled run runs; the three earlier ones were stopped"
+    );
+    assert!(obj.name_any() == "strict");
+}
