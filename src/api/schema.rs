@@ -99,7 +99,10 @@ mod tests {
     fn unknown_formats_and_nullable_go_known_ones_stay() {
         let mut spec = json!({"type": "object", "nullable": true, "format": "uint32"});
         clean(&mut spec, false);
-        assert_eq!(spec, json!({"type": "object", "nullable": true, "format": "int64"}));
+        assert_eq!(
+            spec,
+            json!({"type": "object", "nullable": true, "format": "int64"})
+        );
 
         let mut schema = json!({
             "type": "object",

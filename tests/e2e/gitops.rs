@@ -113,6 +113,45 @@ async fn kstatus_flux_and_argo_cd_read_the_objects_the_operator_writes() {
     )
     .await;
 
+    // `kubectl get bn` says why an object is not Ready; `-o wide` what to fix.
+    let table = ok("kubectl get bn", with(ctx.kubectl(), &["get", "bn"]), "");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "READY", "REASON", "LAST", "RUN", "LAST", "RUN", "AT", "AGE"
+        ],
+        "{table}"
+    );
+    let row = |t: &str, name: &str| {
+        t.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row(&table, "reconciling").contains("False   ReferenceNotFound"),
+        "{table}"
+    );
+    let wide = ok(
+        "kubectl get bn -o wide",
+        with(ctx.kubectl(), &["get", "bn", "-o", "wide"]),
+        "",
+    );
+    assert!(
+        wide.lines().next().unwrap_or_default().contains("MESSAGE"),
+        "{wide}"
+    );
+    assert!(
+        row(&wide, "stalled").contains("spec.run.schedule"),
+        "the message names the field: {wide}"
+    );
+
     // Deleting: the operator is stopped first, so the finalizer holds the object.
     drop(op);
     ctx.api()
