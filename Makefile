@@ -8,7 +8,7 @@ export BATCHNOTIFY_CACHE ?= $(HOME)/.cache/batchnotify
 export CARGO_TARGET_DIR ?= $(BATCHNOTIFY_CACHE)/target
 MOTO_VENV = $(BATCHNOTIFY_CACHE)/moto-$(shell sed -n 's/^moto\[server\]==//p' emulator/requirements.txt)
 
-.PHONY: test lint unit emulator-test testbed-deps testbed demo crd reliability
+.PHONY: test lint unit emulator-test testbed-deps testbed demo crd reliability image
 
 ## test: everything CI runs — formatting, clippy, the emulator launcher's tests,
 ## unit and integration tests against the real control plane and emulator.
@@ -60,4 +60,11 @@ bench: testbed-deps
 crd:
 	cargo run --quiet --bin crdgen > crds/batchnotify.dev_batchnotifications.yaml
 	cp crds/batchnotify.dev_batchnotifications.yaml deploy/base/crd/batchnotify.dev_batchnotifications.yaml
-	cp crds/batchnotify.dev_batchnotifications.yaml deploy/helm/batchnotify/crds/batchnotify.dev_batchnotifications.yaml
+	cp crds/batchnotify.dev_batchnotifications.yaml deploy/helm/batchnotify/files/batchnotify.dev_batchnotifications.yaml
+
+## image: the operator's image from the Dockerfile, with whichever of docker,
+## podman or buildah is installed (IMAGE_BUILDER=… picks one); tagged
+## $(IMAGE) (default batchnotify:<version>). Fails saying so when none is.
+IMAGE ?= batchnotify:$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+image:
+	IMAGE=$(IMAGE) scripts/image.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test bed needs, once, into a cache outside the clone keyed
 # by version: the control plane (kube-apiserver, etcd, kubectl built from
-# controlplane/) and the emulator's virtualenv (emulator/requirements.txt).
+# controlplane/), the emulator's virtualenv (emulator/requirements.txt) and
+# the checkers the tests consult (tools/: kstatus, Flux, Prometheus rules,
+# hadolint).
 # A warm run only compares stamps; a cold run builds (about 3–7 min on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +37,15 @@ if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r emulator/requirements.txt
   echo "$venv_stamp" > "$venv/.stamp"
+fi
+
+tools_dir=${BATCHNOTIFY_TOOLS:-$cache/checks}
+tools_stamp=$(stamp_of tools/go.mod tools/go.sum tools/*.go tools/build.sh tools/requirements.txt)
+if [ "$(cat "$tools_dir/.stamp" 2>/dev/null)" != "$tools_stamp" ]; then
+  command -v go >/dev/null || { echo "go is needed to build tools/" >&2; exit 1; }
+  echo "== building the checkers into $tools_dir (cold: about a minute)" >&2
+  start=$SECONDS
+  tools/build.sh "$tools_dir"
+  echo "$tools_stamp" > "$tools_dir/.stamp"
+  echo "== checkers built in $((SECONDS - start)) s" >&2
 fi

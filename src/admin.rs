@@ -1,6 +1,8 @@
 //! The admin server: `/metrics` (Prometheus text), `/healthz` (the process
-//! serves) and `/readyz` (it reaches the API server and, with leader election,
-//! knows whether it leads).
+//! serves) and `/readyz` (it has reached the API server and is not shutting
+//! down). A standby waiting for the leader lease is ready too: otherwise a
+//! Deployment of two replicas would never be Available. Which replica leads is
+//! the `batchnotify_leader` gauge (and the Lease's holder).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +18,7 @@ use crate::metrics::Metrics;
 /// What the probes report.
 #[derive(Default)]
 pub struct Health {
-    /// Set once the controller's first watch list succeeded.
+    /// Set once the API server answered (leader or standby); cleared on shutdown.
     pub ready: AtomicBool,
 }
 

@@ -102,6 +102,15 @@ struct PlanArgs {
     /// Namespace when the manifest has none.
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// Output format: yaml (strings a YAML 1.1 reader would retype are quoted) or json.
+    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
+    output: PlanOutput,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PlanOutput {
+    Yaml,
+    Json,
 }
 
 /// "10m", "30s", "1500ms", "1h".
@@ -148,6 +157,10 @@ async fn main() -> ExitCode {
                 &args.namespace,
                 &args.region,
                 &args.account_id,
+                match args.output {
+                    PlanOutput::Yaml => batchnotify::plan::Format::Yaml,
+                    PlanOutput::Json => batchnotify::plan::Format::Json,
+                },
             ) {
                 Ok(out) => {
                     print!("{out}");

@@ -1,6 +1,10 @@
-//! Prometheus metrics: reconciles, AWS requests, runs, managed objects.
+//! Prometheus metrics: reconciles, AWS and Kubernetes requests, runs, managed
+//! objects, and per object its readiness and last run (series that are
+//! removed with the object, so their number is bounded by the objects).
 
-use std::sync::Mutex;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -33,6 +37,21 @@ struct RunLabels {
     outcome: String,
 }
 
+/// One BatchNotification.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    namespace: String,
+    name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KubeLabels {
+    /// The HTTP method, or WATCH for a watch.
+    verb: &'static str,
+    /// The HTTP status code, or `error` when no response came.
+    code: String,
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
@@ -46,6 +65,13 @@ pub struct Metrics {
     runs: Family<RunLabels, Counter>,
     managed_objects: Gauge,
     leader: Gauge,
+    reconcile_duration: Histogram,
+    object_ready: Family<ObjectLabels, Gauge>,
+    object_last_run_succeeded: Family<ObjectLabels, Gauge>,
+    /// The objects that have series, to remove them with the object.
+    objects: Mutex<HashSet<ObjectLabels>>,
+    kube_requests: Family<KubeLabels, Counter>,
+    kube_request_duration: Family<KubeLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -88,6 +114,39 @@ impl Metrics {
             "BatchNotifications this operator manages",
             managed_objects.clone(),
         );
+        let reconcile_duration = duration_histogram();
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time of a whole reconcile (apply or cleanup), whatever its result",
+            reconcile_duration.clone(),
+        );
+        let object_ready = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "object_ready",
+            "Per BatchNotification: 1 when its Ready condition is True, else 0",
+            object_ready.clone(),
+        );
+        let object_last_run_succeeded = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "object_last_run_succeeded",
+            "Per BatchNotification: 1 when its most recent finished run succeeded, 0 when it failed; absent before the first run ends",
+            object_last_run_succeeded.clone(),
+        );
+        let kube_requests = Family::<KubeLabels, Counter>::default();
+        registry.register(
+            "kube_requests",
+            "Kubernetes API requests by verb and HTTP status code",
+            kube_requests.clone(),
+        );
+        let kube_request_duration =
+            Family::<KubeLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                duration_histogram as fn() -> Histogram,
+            );
+        registry.register(
+            "kube_request_duration_seconds",
+            "Time until the Kubernetes API answered (headers; a watch counts until it opens)",
+            kube_request_duration.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             aws_requests,
@@ -96,7 +155,84 @@ impl Metrics {
             runs,
             managed_objects,
             leader,
+            reconcile_duration,
+            object_ready,
+            object_last_run_succeeded,
+            objects: Mutex::new(HashSet::new()),
+            kube_requests,
+            kube_request_duration,
         }
+    }
+
+    pub fn reconcile_took(&self, seconds: f64) {
+        self.reconcile_duration.observe(seconds);
+    }
+
+    /// An object's readiness and its last finished run (`None`: none yet).
+    pub fn object(&self, namespace: &str, name: &str, ready: bool, last_run: Option<bool>) {
+        let labels = ObjectLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        self.object_ready
+            .get_or_create(&labels)
+            .set(i64::from(ready));
+        match last_run {
+            Some(succeeded) => {
+                self.object_last_run_succeeded
+                    .get_or_create(&labels)
+                    .set(i64::from(succeeded));
+            }
+            None => {
+                self.object_last_run_succeeded.remove(&labels);
+            }
+        }
+        lock(&self.objects).insert(labels);
+    }
+
+    /// Removes an object's series (it was deleted).
+    pub fn forget_object(&self, namespace: &str, name: &str) {
+        let labels = ObjectLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        self.remove(&labels);
+        lock(&self.objects).remove(&labels);
+    }
+
+    /// Removes the series of every object for which `keep` is false: objects
+    /// that left without a reconcile seeing them go (a finalizer removed by
+    /// hand, a changed label). Cheap when nothing is to go.
+    pub fn retain_objects(&self, present: usize, keep: impl Fn(&str, &str) -> bool) {
+        let mut objects = lock(&self.objects);
+        if objects.len() <= present {
+            return;
+        }
+        objects.retain(|labels| {
+            let kept = keep(&labels.namespace, &labels.name);
+            if !kept {
+                self.remove(labels);
+            }
+            kept
+        });
+    }
+
+    fn remove(&self, labels: &ObjectLabels) {
+        self.object_ready.remove(labels);
+        self.object_last_run_succeeded.remove(labels);
+    }
+
+    /// How many objects have series.
+    pub fn objects_with_series(&self) -> usize {
+        lock(&self.objects).len()
+    }
+
+    fn kube_request(&self, verb: &'static str, code: String, seconds: f64) {
+        let labels = KubeLabels { verb, code };
+        self.kube_requests.get_or_create(&labels).inc();
+        self.kube_request_duration
+            .get_or_create(&labels)
+            .observe(seconds);
     }
 
     /// One attempt of an AWS call (see `aws::attempts`).
@@ -153,5 +289,127 @@ impl Metrics {
             let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         }
         out
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// A tower layer for kube's client that counts every Kubernetes API request
+/// (`batchnotify_kube_requests_total`, `…_duration_seconds`): kube has no
+/// client metrics of its own, but takes layers (`ClientBuilder::with_layer`).
+#[derive(Clone)]
+pub struct KubeRequests(pub Arc<Metrics>);
+
+impl<S> tower::Layer<S> for KubeRequests {
+    type Service = KubeRequestsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KubeRequestsService {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+pub struct KubeRequestsService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+fn verb(method: &http::Method, query: Option<&str>) -> &'static str {
+    if query.is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1")) {
+        return "WATCH";
+    }
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for KubeRequestsService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let verb = verb(request.method(), request.uri().query());
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let response = response.await;
+            let code = match &response {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(_) => "error".to_string(),
+            };
+            metrics.kube_request(verb, code, started.elapsed().as_secs_f64());
+            response
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_series_come_and_go_with_the_object() {
+        let m = Metrics::new();
+        m.object("data", "nightly", true, Some(false));
+        m.object("data", "hourly", false, None);
+        let text = m.encode();
+        assert!(
+            text.contains("batchnotify_object_ready{namespace=\"data\",name=\"nightly\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "batchnotify_object_last_run_succeeded{namespace=\"data\",name=\"nightly\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("last_run_succeeded{namespace=\"data\",name=\"hourly\"}"));
+
+        m.forget_object("data", "nightly");
+        let text = m.encode();
+        assert!(!text.contains("name=\"nightly\""), "{text}");
+        assert!(text.contains("name=\"hourly\""), "{text}");
+
+        // An object gone without a reconcile seeing it.
+        m.retain_objects(0, |_, name| name != "hourly");
+        assert_eq!(m.objects_with_series(), 0);
+        assert!(!m.encode().contains("name=\"hourly\""));
+    }
+
+    #[test]
+    fn watches_are_told_from_gets() {
+        assert_eq!(
+            verb(&http::Method::GET, Some("watch=true&resourceVersion=1")),
+            "WATCH"
+        );
+        assert_eq!(verb(&http::Method::GET, Some("limit=500")), "GET");
+        assert_eq!(verb(&http::Method::PATCH, None), "PATCH");
     }
 }

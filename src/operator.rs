@@ -12,11 +12,13 @@ use tokio::sync::watch;
 use crate::admin::{self, Health};
 use crate::aws::{self, Aws};
 use crate::controller::{self, Context};
-use crate::metrics::Metrics;
+use crate::metrics::{KubeRequests, Metrics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
     #[error("no Kubernetes client configuration (KUBECONFIG or in-cluster): {0}")]
+    KubeConfig(#[from] kube::config::InferConfigError),
+    #[error("Kubernetes client: {0}")]
     Kube(#[from] kube::Error),
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
@@ -75,8 +77,11 @@ async fn until_true(mut rx: watch::Receiver<bool>) {
 }
 
 pub async fn run(mut opts: Options) -> Result<(), OperatorError> {
-    let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::new());
+    // Client::try_default's client, with every request counted.
+    let client = kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
+        .with_layer(&KubeRequests(metrics.clone()))
+        .build();
     let sdk = aws::sdk_config(None).await;
     let aws = Aws::new(sdk, metrics.clone());
     if opts.controller.default_region.is_none() {

@@ -18,15 +18,30 @@ pub enum PlanError {
     Parse(#[from] serde_yaml::Error),
     #[error("{0}")]
     Spec(String),
+    #[error("printing the plan: {0}")]
+    Print(String),
 }
 
-/// Renders the plan as YAML.
+/// How the plan is printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// YAML in which every string that a YAML 1.1 reader (PyYAML, many tools)
+    /// would read as another type is quoted: a policy's `Version: "2012-10-17"`
+    /// stays a string when copied.
+    #[default]
+    Yaml,
+    /// Pretty-printed JSON: the policies and the definition as AWS takes them.
+    Json,
+}
+
+/// Renders the plan.
 pub fn render(
     manifest: &str,
     cluster: &str,
     namespace: &str,
     region: &str,
     account: &str,
+    format: Format,
 ) -> Result<String, PlanError> {
     let obj: BatchNotification = serde_yaml::from_str(manifest)?;
     obj.spec
@@ -103,5 +118,10 @@ pub fn render(
             &topic_arn,
         )),
     });
-    Ok(serde_yaml::to_string(&plan)?)
+    match format {
+        Format::Yaml => serde_saphyr::to_string(&plan).map_err(|e| PlanError::Print(e.to_string())),
+        Format::Json => serde_json::to_string_pretty(&plan)
+            .map(|json| json + "\n")
+            .map_err(|e| PlanError::Print(e.to_string())),
+    }
 }

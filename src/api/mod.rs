@@ -2,6 +2,7 @@
 //! place the schema lives. `cargo run --bin crdgen` prints it as a CRD.
 
 pub mod conditions;
+mod schema;
 mod spec;
 mod status;
 pub mod validation;
@@ -9,14 +10,29 @@ pub mod validation;
 pub use spec::*;
 pub use status::*;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 /// Where the generated CRD is committed, relative to the repository root.
 pub const CRD_PATH: &str = "crds/batchnotify.dev_batchnotifications.yaml";
 
+#[derive(Debug, thiserror::Error)]
+pub enum CrdError {
+    #[error("the generated schema: {0}")]
+    Schema(#[from] serde_json::Error),
+    #[error("YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+}
+
+/// The CRD generated from the types, with the schema as Kubernetes wants it
+/// ([`schema::kubernetes_clean`]).
+pub fn crd() -> Result<CustomResourceDefinition, CrdError> {
+    Ok(schema::kubernetes_clean(BatchNotification::crd())?)
+}
+
 /// The CRD as YAML, as `crdgen` prints it and `crds/` holds it.
-pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(&BatchNotification::crd())
+pub fn crd_yaml() -> Result<String, CrdError> {
+    Ok(serde_yaml::to_string(&crd()?)?)
 }
 
 /// Joins the lines of every description in `schema` (doc comments wrap at 100 columns;

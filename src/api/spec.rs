@@ -59,6 +59,12 @@ pub const DEFAULT_MEMORY_MIB: u32 = 2048;
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "Why the object is or is not Ready (the Ready condition's reason)",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
         name = "Last Run",
         type_ = "string",
         description = "Outcome of the most recent run: Succeeded or Failed",
@@ -74,6 +80,13 @@ pub const DEFAULT_MEMORY_MIB: u32 = 2048;
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        description = "What the Ready condition says: the field or AWS resource at fault",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        priority = 1
     ),
     printcolumn(
         name = "State Machine",

@@ -73,6 +73,7 @@ pub struct BatchNotificationStatus {
     /// When the schedule next starts a run (RFC 3339, UTC); absent without a schedule or
     /// while suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub next_scheduled_run: Option<String>,
 
     /// The last `spec.run.trigger` value a run was started for. A run starts when
@@ -83,6 +84,7 @@ pub struct BatchNotificationStatus {
     /// The last scheduled time (RFC 3339, UTC) the schedule was handled for, whether its
     /// run started or was skipped (concurrencyPolicy Forbid, missed deadline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub last_schedule_time: Option<String>,
 }
 
@@ -114,6 +116,7 @@ pub struct RunStatus {
 
     /// The schedule time the run is for (RFC 3339, UTC), for a scheduled run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub scheduled_time: Option<String>,
 
     /// The execution's status in Step Functions: RUNNING, SUCCEEDED, FAILED, TIMED_OUT or
@@ -131,10 +134,12 @@ pub struct RunStatus {
 
     /// When the execution started (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub start_time: Option<String>,
 
     /// When the execution ended (RFC 3339); absent while running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
     pub stop_time: Option<String>,
 
     /// The error the execution or the Batch job failed with, if any.

@@ -40,6 +40,19 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
     }
     match result {
         Ok(()) => Ok(Action::await_change()),
+        // Routine: Batch deletes asynchronously. A Normal Event (the
+        // Recorder folds repeats into one series), no warning.
+        Err(p) if BATCH_DELETING.contains(&p.reason) => {
+            ctx.publish(
+                &obj,
+                EventType::Normal,
+                p.reason,
+                "Delete",
+                p.message.clone(),
+            )
+            .await;
+            Err(Error::DeletionPending(p))
+        }
         Err(p) => {
             ctx.publish(
                 &obj,
@@ -53,6 +66,13 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
         }
     }
 }
+
+/// Waiting for our job queue to be deleted before its compute environment.
+const DELETING_JOB_QUEUE: &str = "DeletingJobQueue";
+/// Batch refused a delete because an earlier one is still under way.
+const DELETION_IN_PROGRESS: &str = "DeletionInProgress";
+/// The reasons that are only Batch's own asynchronous deletion.
+const BATCH_DELETING: [&str; 2] = [DELETING_JOB_QUEUE, DELETION_IN_PROGRESS];
 
 /// Where this object's AWS resources would be. Status says so once a pass has
 /// written it. A crash between the first create and the first status write
@@ -259,7 +279,7 @@ async fn delete_all(
                     .is_some()
             {
                 return Err(Problem::transient(
-                    "DeletingJobQueue",
+                    DELETING_JOB_QUEUE,
                     format!(
                         "waiting for job queue {} to be deleted",
                         plan.names.job_queue
@@ -293,7 +313,7 @@ async fn delete_all(
 /// Batch disables asynchronously (UPDATING): deletion follows once it settles.
 fn disabling(what: &str) -> Problem {
     Problem::transient(
-        "DeletionInProgress",
+        DELETION_IN_PROGRESS,
         format!("{what} is being disabled; it is deleted once AWS Batch has settled it"),
         Duration::from_secs(5),
     )
@@ -303,7 +323,7 @@ fn disabling(what: &str) -> Problem {
 fn retry_later(what: &str, e: AwsError) -> Problem {
     if matches!(e.kind, ErrorKind::Conflict | ErrorKind::InvalidInput) {
         Problem::transient(
-            "DeletionInProgress",
+            DELETION_IN_PROGRESS,
             format!("{what}: {e}"),
             Duration::from_secs(5),
         )

@@ -18,6 +18,27 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("{0}")]
     Deletion(Problem),
+    /// Not a failure: AWS Batch deletes queues and compute environments
+    /// asynchronously, and the finalizer stays until they are gone. An `Err`
+    /// only because the finalizer helper removes the finalizer on `Ok`.
+    #[error("{0}")]
+    DeletionPending(Problem),
+}
+
+impl Error {
+    /// The wait for AWS's own asynchronous deletion, if that is all this is.
+    pub fn deletion_pending(&self) -> Option<&Problem> {
+        match self {
+            Error::DeletionPending(p) => Some(p),
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::CleanupFailed(Error::DeletionPending(p)) => {
+                    Some(p)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 /// Why an object is not Ready: a CamelCase reason for the condition, a

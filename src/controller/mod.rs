@@ -323,6 +323,7 @@ async fn reconcile(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         .ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
     let span = tracing::info_span!("reconcile", namespace = %ns, name = %obj.name_any(), generation = obj.metadata.generation);
     async move {
+        let started = Instant::now();
         let api: Api<BatchNotification> = Api::namespaced(ctx.client.clone(), &ns);
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let result = finalizer(&api, FINALIZER, obj.clone(), |event| async {
@@ -335,17 +336,53 @@ async fn reconcile(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         .map_err(|e| Error::Finalizer(Box::new(e)));
         if deleting && result.is_ok() {
             ctx.forget(&obj);
+            ctx.metrics.forget_object(&ns, &obj.name_any());
         }
+        ctx.metrics.reconcile_took(started.elapsed().as_secs_f64());
         result
     }
     .instrument(span)
     .await
 }
 
+/// The first retry after a failed reconcile; later ones back off to 5 minutes.
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+
+/// How a reconcile that returned an error is counted and retried.
+#[derive(Debug, PartialEq)]
+struct Retry {
+    /// The `result` label of `batchnotify_reconciles_total`.
+    result: &'static str,
+    /// The first retry's delay.
+    after: Duration,
+    /// Routine (AWS Batch deleting in its own time): logged at info, not a failure.
+    routine: bool,
+}
+
+fn retry(err: &Error) -> Retry {
+    match err.deletion_pending() {
+        Some(p) => Retry {
+            result: p.reason,
+            after: p.retry.unwrap_or(FIRST_RETRY).max(FIRST_RETRY),
+            routine: true,
+        },
+        None => Retry {
+            result: "Error",
+            after: FIRST_RETRY,
+            routine: false,
+        },
+    }
+}
+
 fn error_policy(obj: Arc<BatchNotification>, err: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
-    ctx.metrics.reconciled("Error");
-    Action::requeue(ctx.backoff(&obj, Duration::from_secs(1)))
+    let retry = retry(err);
+    if retry.routine {
+        tracing::info!(namespace = ?obj.namespace(), name = %obj.name_any(), reason = %err, "deletion waits for AWS");
+    } else {
+        tracing::warn!(namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
+    }
+    ctx.metrics.reconciled(retry.result);
+    Action::requeue(ctx.backoff(&obj, retry.after))
 }
 
 /// Runs the controller until `shutdown` resolves.
@@ -381,10 +418,53 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
             metrics.set_managed_objects(store.len() as i64);
+            metrics.retain_objects(store.len(), |namespace, name| {
+                store.get(&ObjectRef::new(name).within(namespace)).is_some()
+            });
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller");
             }
             futures::future::ready(())
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::finalizer;
+
+    fn cleanup_failed(e: Error) -> Error {
+        Error::Finalizer(Box::new(finalizer::Error::CleanupFailed(e)))
+    }
+
+    #[test]
+    fn batch_deleting_in_its_own_time_is_routine_and_real_problems_are_errors() {
+        let waiting = Problem::transient(
+            "DeletingJobQueue",
+            "waiting for job queue bn-x to be deleted",
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            retry(&cleanup_failed(Error::DeletionPending(waiting))),
+            Retry {
+                result: "DeletingJobQueue",
+                after: Duration::from_secs(5),
+                routine: true
+            }
+        );
+        let denied = Problem::stalled("AwsAccessDenied", "job queue bn-x: not authorized");
+        assert_eq!(
+            retry(&cleanup_failed(Error::Deletion(denied))),
+            Retry {
+                result: "Error",
+                after: FIRST_RETRY,
+                routine: false
+            }
+        );
+        assert_eq!(
+            retry(&Error::NoNamespace("x".into())).after,
+            Duration::from_secs(5)
+        );
+    }
 }

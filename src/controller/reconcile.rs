@@ -14,7 +14,7 @@ use super::plan::Plan;
 use super::report::Report;
 use super::resources::{self, Known};
 use super::{Context, executions, status};
-use crate::api::{BatchNotification, BatchNotificationStatus, Source};
+use crate::api::{BatchNotification, BatchNotificationStatus, RunOutcome, Source};
 use crate::aws::RegionClients;
 use crate::aws::batch::{ComputeEnvironmentInput, JobDefinitionInput};
 
@@ -91,6 +91,16 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
     let t = Instant::now();
     status::write(&ctx, &obj, &old, &new).await?;
     ctx.metrics.stage("status", t.elapsed().as_secs_f64());
+    if let Some(ns) = obj.namespace() {
+        let last_run = new
+            .runs
+            .iter()
+            .find(|r| r.is_finished())
+            .and_then(|r| r.outcome)
+            .map(|o| o == RunOutcome::Succeeded);
+        ctx.metrics
+            .object(&ns, &obj.name_any(), problem.is_none(), last_run);
+    }
 
     let action = match &problem {
         None => {

@@ -71,6 +71,8 @@ pub struct Paths {
     pub moto_python: PathBuf,
     /// `emulator/moto_launcher.py`.
     pub moto_launcher: PathBuf,
+    /// Folder holding the checkers `tools/` builds: `bn-checks`, `hadolint`.
+    pub tools_bin: PathBuf,
 }
 
 impl Paths {
@@ -91,7 +93,11 @@ impl Paths {
         let venv = std::env::var_os("BATCHNOTIFY_MOTO_VENV")
             .map(PathBuf::from)
             .unwrap_or_else(|| cache.join(format!("moto-{MOTO_VERSION}")));
+        let tools_bin = std::env::var_os("BATCHNOTIFY_TOOLS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache.join("checks"));
         Paths {
+            tools_bin,
             controlplane_bin,
             moto_python: venv.join("bin/python"),
             moto_launcher: repo_root().join("emulator/moto_launcher.py"),

@@ -332,7 +332,8 @@ async fn admission_kubectl_get_shows_the_printer_columns() {
     let started = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(72);
     let status = json!({"status": {
         "conditions": [{
-            "type": "Ready", "status": "True", "reason": "Reconciled", "message": "",
+            "type": "Ready", "status": "True", "reason": "Reconciled",
+            "message": "AWS resources match the spec",
             "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         }],
         "lastRun": {
@@ -353,13 +354,13 @@ async fn admission_kubectl_get_shows_the_printer_columns() {
     let rows = table(&ctx, &[]);
     assert_eq!(
         rows[0],
-        ["NAME", "READY", "LAST RUN", "LAST RUN AT", "AGE"],
+        ["NAME", "READY", "REASON", "LAST RUN", "LAST RUN AT", "AGE"],
         "{rows:?}"
     );
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
-        rows[1][..4],
-        [name.as_str(), "True", "Succeeded", "3d"],
+        rows[1][..5],
+        [name.as_str(), "True", "Reconciled", "Succeeded", "3d"],
         "{rows:?}"
     );
 
@@ -369,16 +370,22 @@ async fn admission_kubectl_get_shows_the_printer_columns() {
         [
             "NAME",
             "READY",
+            "REASON",
             "LAST RUN",
             "LAST RUN AT",
             "AGE",
+            "MESSAGE",
             "STATE MACHINE",
             "TOPIC"
         ],
         "{wide:?}"
     );
-    assert_eq!(wide[1].len(), 7, "{wide:?}");
-    assert_eq!(wide[1][5..], [machine, topic], "{wide:?}");
+    assert_eq!(wide[1].len(), 9, "{wide:?}");
+    assert_eq!(
+        wide[1][6..],
+        ["AWS resources match the spec", machine, topic],
+        "{wide:?}"
+    );
 }
 
 #[test]

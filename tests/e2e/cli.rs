@@ -83,3 +83,45 @@ fn crd_prints_the_committed_crd() {
     .expect("committed crd");
     assert_eq!(batchnotify(&["crd"]), committed);
 }
+
+/// A copied policy must stay a policy: YAML 1.1 readers (PyYAML, many tools)
+/// load an unquoted `2012-10-17` as a date. `-o json` prints the same plan.
+#[test]
+fn plan_yaml_survives_a_yaml_1_1_reader_and_json_is_the_same_plan() {
+    let args = ["plan", "-f", "examples/sample.yaml"];
+    let yaml = batchnotify(&args);
+    let json = batchnotify(&[&args[..], &["-o", "json"]].concat());
+    let from_yaml: Value = serde_yaml::from_str(&yaml).expect("plan is YAML");
+    let from_json: Value = serde_json::from_str(&json).expect("-o json is JSON");
+    assert_eq!(from_yaml, from_json);
+    assert_eq!(from_json["roleInlinePolicy"]["Version"], "2012-10-17");
+
+    // PyYAML, from the emulator's virtualenv: a YAML 1.1 reader.
+    let python = batchnotify_testbed::Paths::from_env().moto_python;
+    let script = "import sys, yaml\n\
+        plan = yaml.safe_load(sys.stdin)\n\
+        for doc in ('roleTrustPolicy', 'roleInlinePolicy'):\n\
+        \x20   v = plan[doc]['Version']\n\
+        \x20   assert v == '2012-10-17', (doc, type(v), v)\n\
+        print('ok')\n";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("write plan");
+    let out = child.wait_with_output().expect("python");
+    assert!(
+        out.status.success(),
+        "PyYAML reads the plan differently:\n{}\n{yaml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

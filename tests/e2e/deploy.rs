@@ -3,9 +3,7 @@
 //! and the pod meets the restricted Pod Security Standard; the operator runs
 //! and reconciles with nothing but its ServiceAccount's RBAC.
 
-use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -15,7 +13,10 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
 
-use crate::support::{self, Ctx, eventually, example};
+use crate::support::cli::{
+    find, helm, kubectl_offline, numbers_as_f64, objects, ok, repo, run, with,
+};
+use crate::support::{self, Ctx, eventually, example, rbac};
 
 /// Where deploy/base puts the operator.
 const NAMESPACE: &str = "batchnotify-system";
@@ -23,105 +24,10 @@ const SERVICE_ACCOUNT: &str = "batchnotify";
 const CRD: &str = "crds/batchnotify.dev_batchnotifications.yaml";
 const CHART: &str = "deploy/helm/batchnotify";
 
-fn repo() -> PathBuf {
-    batchnotify_testbed::repo_root()
-}
-
-fn tool_dir() -> PathBuf {
-    batchnotify_testbed::Paths::from_env().controlplane_bin
-}
-
-/// `kubectl` with no cluster: rendering only.
-fn kubectl_offline() -> Command {
-    let mut cmd = Command::new(tool_dir().join("kubectl"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("KUBECONFIG", "/dev/null")
-        .current_dir(repo());
-    cmd
-}
-
-/// `helm`, built by controlplane/build.sh next to kubectl, with its own homes.
-fn helm() -> Command {
-    let bin = tool_dir().join("helm");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/testbed-deps.sh (controlplane/build.sh builds helm)",
-        bin.display()
-    );
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
-    let mut cmd = Command::new(bin);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .env("KUBECONFIG", "/dev/null")
-        .current_dir(repo());
-    cmd
-}
-
-/// Runs `cmd` with `stdin`; (success, stdout, stderr).
-fn run(mut cmd: Command, stdin: &str) -> (bool, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(input);
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs `cmd` and returns its stdout, or panics with its stderr.
-fn ok(what: &str, cmd: Command, stdin: &str) -> String {
-    let (success, stdout, stderr) = run(cmd, stdin);
-    assert!(success, "{what} failed:\n{stderr}\n{stdout}");
-    stdout
-}
-
 fn kubectl(args: &[&str]) -> Command {
     let mut cmd = support::bed().kubectl();
     cmd.args(args).current_dir(repo());
     cmd
-}
-
-/// Every object of a multi-document YAML stream.
-fn objects(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|doc| {
-            let v: Value = serde::Deserialize::deserialize(doc).expect("yaml document");
-            v
-        })
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    objs.iter()
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} among {} objects", objs.len()))
-}
-
-fn numbers_as_f64(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => json!(n.as_f64()),
-        Value::Array(items) => Value::Array(items.iter().map(numbers_as_f64).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 fn helm_template(release: &str, namespace: &str, values: &[&str]) -> String {
@@ -171,7 +77,7 @@ fn crd_copies_are_identical_to_crds_folder() {
     let want = std::fs::read(repo().join(CRD)).expect("read crds/");
     for copy in [
         "deploy/base/crd/batchnotify.dev_batchnotifications.yaml",
-        "deploy/helm/batchnotify/crds/batchnotify.dev_batchnotifications.yaml",
+        "deploy/helm/batchnotify/files/batchnotify.dev_batchnotifications.yaml",
     ] {
         let got = std::fs::read(repo().join(copy)).unwrap_or_default();
         assert!(
@@ -305,7 +211,7 @@ async fn helm_chart_renders_values_and_applies() {
         "bn",
         &ctx.ns,
         &[
-            "replicas=3",
+            "replicaCount=3",
             "region=eu-west-1",
             "clusterName=prod",
             &sa_annotation,
@@ -409,6 +315,8 @@ fn helm_chart_and_kustomize_base_render_the_same_objects() {
     );
     for (kind, name) in [
         ("ClusterRole", "batchnotify"),
+        ("ClusterRole", "batchnotify-view"),
+        ("ClusterRole", "batchnotify-edit"),
         ("Role", "batchnotify-leader-election"),
     ] {
         assert_eq!(
@@ -417,6 +325,30 @@ fn helm_chart_and_kustomize_base_render_the_same_objects() {
             "{kind} {name}"
         );
     }
+    for name in ["batchnotify-view", "batchnotify-edit"] {
+        let aggregation = |objs: &[Value]| -> Vec<String> {
+            let labels = find(objs, "ClusterRole", name)["metadata"]["labels"].clone();
+            let mut found: Vec<String> = labels
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(aggregation(&base), aggregation(&chart), "{name}");
+        assert!(!aggregation(&base).is_empty(), "{name} aggregates nowhere");
+    }
+    assert_eq!(
+        find(&base, "PodDisruptionBudget", "batchnotify")["spec"]["maxUnavailable"],
+        find(&chart, "PodDisruptionBudget", "batchnotify")["spec"]["maxUnavailable"]
+    );
+    assert_eq!(
+        find(&base, "Service", "batchnotify-metrics")["spec"]["ports"],
+        find(&chart, "Service", "batchnotify-metrics")["spec"]["ports"]
+    );
     for (kind, name) in [
         ("ClusterRoleBinding", "batchnotify"),
         ("RoleBinding", "batchnotify-leader-election"),
@@ -634,5 +566,232 @@ async fn operator_reconciles_with_only_its_service_account_rbac() {
     println!(
         "reconciled under the ServiceAccount's RBAC; events: {:?}",
         events.iter().map(|(r, _)| r).collect::<Vec<_>>()
+    );
+}
+
+/// values.schema.json refuses unknown keys at every level: a typo fails the
+/// render (and so `helm install`, which the install tests show against the
+/// API server), and each documented knob does what it says.
+#[test]
+fn helm_values_are_strict_and_each_knob_renders() {
+    for typo in [
+        "replicas=3",
+        "leaderElection.enable=false",
+        "metrics.serviceMonitor.enable=true",
+        "crds.keepp=true",
+    ] {
+        let (success, _, stderr) = run(with(helm(), &["template", "bn", CHART, "--set", typo]), "");
+        let key = typo
+            .split('=')
+            .next()
+            .and_then(|k| k.rsplit('.').next())
+            .unwrap_or_default();
+        assert!(
+            !success && stderr.contains("additional properties") && stderr.contains(key),
+            "--set {typo} was accepted or failed for another reason:\n{stderr}"
+        );
+    }
+
+    let render = |values: &[&str]| objects(&helm_template("rel", "ops", values));
+    let has = |objs: &[Value], kind: &str| objs.iter().any(|o| o["kind"] == kind);
+
+    let default = render(&[]);
+    assert!(has(&default, "PodDisruptionBudget"));
+    assert!(!has(&default, "ServiceMonitor"), "opt-in only");
+    let crd = find(
+        &default,
+        "CustomResourceDefinition",
+        "batchnotifications.batchnotify.dev",
+    );
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+        "{crd}"
+    );
+    let pod = &find(&default, "Deployment", "rel-batchnotify")["spec"]["template"]["spec"];
+    assert!(
+        pod["securityContext"].get("runAsUser").is_none(),
+        "no fixed UID: {}",
+        pod["securityContext"]
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+
+    let one = render(&["replicaCount=1"]);
+    assert_eq!(
+        find(&one, "Deployment", "rel-batchnotify")["spec"]["replicas"],
+        1
+    );
+    assert!(
+        !has(&one, "PodDisruptionBudget"),
+        "a PDB of one replica blocks drains"
+    );
+
+    let monitored = render(&["metrics.serviceMonitor.enabled=true"]);
+    let monitor = find(&monitored, "ServiceMonitor", "rel-batchnotify");
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["honorLabels"], true,
+        "{monitor}"
+    );
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "admin");
+    let service = find(&monitored, "Service", "rel-batchnotify-metrics");
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("selector")
+    {
+        assert_eq!(
+            &service["metadata"]["labels"][k], v,
+            "the ServiceMonitor selects the Service"
+        );
+    }
+
+    let no_crd = render(&["crds.enabled=false", "rbac.aggregateToDefaultRoles=false"]);
+    assert!(!has(&no_crd, "CustomResourceDefinition"));
+    assert!(
+        !no_crd
+            .iter()
+            .any(|o| o["metadata"]["name"] == "rel-batchnotify-edit")
+    );
+    let unkept = render(&["crds.keep=false"]);
+    assert!(
+        find(
+            &unkept,
+            "CustomResourceDefinition",
+            "batchnotifications.batchnotify.dev"
+        )["metadata"]
+            .get("annotations")
+            .is_none()
+    );
+
+    let renamed = render(&["fullnameOverride=ops-bn"]);
+    assert!(
+        renamed
+            .iter()
+            .any(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "ops-bn")
+    );
+    let short = render(&["nameOverride=notify"]);
+    let deployment = find(&short, "Deployment", "rel-notify");
+    assert_eq!(
+        deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        "notify"
+    );
+
+    // A platform that assigns UIDs, and a container context of one's own.
+    let custom = render(&[
+        "podSecurityContext.runAsUser=1000700000",
+        "securityContext.readOnlyRootFilesystem=false",
+    ]);
+    let pod = &find(&custom, "Deployment", "rel-batchnotify")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], 1000700000);
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        false
+    );
+}
+
+/// The chart's README lists every value of values.yaml.
+#[test]
+fn chart_readme_lists_every_value() {
+    fn leaves(prefix: &str, v: &serde_yaml::Value, out: &mut Vec<String>) {
+        match v {
+            serde_yaml::Value::Mapping(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let k = k.as_str().unwrap_or_default();
+                    let path = if prefix.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    // Free-form Kubernetes fields are documented as a whole.
+                    if ["resources", "podSecurityContext", "securityContext"].contains(&k) {
+                        out.push(path);
+                    } else {
+                        leaves(&path, v, out);
+                    }
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let values: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join(CHART).join("values.yaml")).expect("values.yaml"),
+    )
+    .expect("values yaml");
+    let readme =
+        std::fs::read_to_string(repo().join(CHART).join("README.md")).expect("chart README.md");
+    let mut keys = Vec::new();
+    leaves("", &values, &mut keys);
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !readme.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in the chart's README.md: {missing:?}"
+    );
+}
+
+/// Users holding only a namespace's built-in `edit` role create
+/// BatchNotifications there; `view` reads them and cannot create one. The
+/// rules come from deploy/base's aggregated ClusterRoles.
+#[tokio::test]
+async fn namespace_edit_and_view_users_reach_batchnotifications() {
+    install_base();
+    let ctx = Ctx::new("deploy-roles").await;
+    rbac::aggregate_cluster_roles(&ctx.client).await;
+    let (editor, viewer) = (format!("{}-editor", ctx.ns), format!("{}-viewer", ctx.ns));
+    rbac::bind(&ctx.client, &ctx.ns, &editor, "edit").await;
+    rbac::bind(&ctx.client, &ctx.ns, &viewer, "view").await;
+    rbac::users_reach_batchnotifications(support::bed(), &ctx.ns, &editor, &viewer).await;
+}
+
+/// The Dockerfile passes hadolint (from PyPI, built by tools/build.sh).
+#[test]
+fn dockerfile_passes_hadolint() {
+    let out = ok(
+        "hadolint Dockerfile",
+        with(
+            support::cli::checker("hadolint"),
+            &["--no-color", "Dockerfile"],
+        ),
+        "",
+    );
+    assert!(out.trim().is_empty(), "{out}");
+}
+
+/// `make image` builds with whichever builder it finds, and says so clearly
+/// when it finds none (no builder runs here: a stand-in records its arguments).
+#[test]
+fn make_image_uses_the_builder_it_finds() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("image-builders");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let script = |path: &std::path::Path| {
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("scripts/image.sh"))
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", path.display()))
+            .env("IMAGE", "registry.example/batchnotify:test")
+            .current_dir(repo());
+        cmd
+    };
+    let (success, _, stderr) = run(script(&dir), "");
+    assert!(
+        !success && stderr.contains("no usable image builder"),
+        "{stderr}"
+    );
+
+    let record = dir.join("podman.args");
+    let podman = dir.join("podman");
+    std::fs::write(
+        &podman,
+        format!("#!/bin/sh\necho \"$@\" > {}\n", record.display()),
+    )
+    .expect("write podman");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&podman, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    ok("scripts/image.sh with podman", script(&dir), "");
+    let args = std::fs::read_to_string(&record).expect("podman was run");
+    assert_eq!(
+        args.trim(),
+        "build --format docker --file Dockerfile --tag registry.example/batchnotify:test ."
     );
 }

@@ -7,6 +7,7 @@ mod support;
 mod admission;
 mod cli;
 mod deploy;
+mod gitops;
 mod operator;
 mod reconcile;
 mod runs;

@@ -66,6 +66,55 @@ async fn metrics_and_probes_report_what_happened() {
         "{text}"
     );
 
+    // Per object: readiness and the last run, labelled with namespace and name.
+    let object = format!(r#"{{namespace="{}",name="{name}"}}"#, ctx.ns);
+    assert_eq!(
+        metric(&text, &format!("batchnotify_object_ready{object}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("batchnotify_object_last_run_succeeded{object}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "batchnotify_reconcile_duration_seconds_count").is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    // Kubernetes requests, counted by the client layer: the watch, the status patch.
+    assert!(
+        metric(
+            &text,
+            r#"batchnotify_kube_requests_total{verb="WATCH",code="200"}"#
+        )
+        .is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            r#"batchnotify_kube_requests_total{verb="PATCH",code="200"}"#
+        )
+        .is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "batchnotify_leader").is_some_and(|v| v == 1.0),
+        "{text}"
+    );
+    // Every metric the example alert rules use is one the operator serves.
+    for m in crate::gitops::alert_metrics() {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{m}{{")) || l.starts_with(&format!("{m} "))),
+            "deploy/prometheus/alerts.yaml uses {m}, which /metrics does not serve:\n{text}"
+        );
+    }
+
     // The operator's own count of AWS calls agrees with the emulator's.
     let own: f64 = text
         .lines()
@@ -74,6 +123,30 @@ async fn metrics_and_probes_report_what_happened() {
         .sum();
     let counted: u64 = emulator_requests(&op.access_key).values().sum();
     assert_eq!(own as u64, counted, "{text}");
+
+    // Deleted: its series go with it (cardinality stays bounded by the objects).
+    ctx.api()
+        .delete(&name, &Default::default())
+        .await
+        .expect("delete");
+    ctx.wait_gone(&name).await;
+    let text = eventually(
+        "the object's series removed",
+        Duration::from_secs(10),
+        || async {
+            let t = http("GET", &format!("{}/metrics", op.admin));
+            (!t.contains(&object)).then_some(t)
+        },
+    )
+    .await;
+    assert!(
+        metric(&text, r#"batchnotify_reconciles_total{result="Error"}"#).is_none(),
+        "a routine deletion counted as an error:\n{text}"
+    );
+    assert!(
+        !op.logs().contains("reconcile failed"),
+        "a routine deletion logged as a failure"
+    );
 }
 
 async fn holder(ctx: &Ctx, lease: &str) -> Option<String> {

@@ -26,8 +26,14 @@ pub use batchnotify_testbed::{FAIL_MARKER, HOLD_MARKER};
 static BED: OnceLock<TestBed> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// The test binary's bed, started on first use.
+/// The test binary's bed, started on first use, with the repository's CRD.
 pub fn bed() -> &'static TestBed {
+    bed_with(true)
+}
+
+/// The test binary's bed; `install_crd: false` leaves the CRD to the test (the
+/// chart installs its own). Every test of a binary must ask the same way.
+pub fn bed_with(with_crd: bool) -> &'static TestBed {
     BED.get_or_init(|| {
         let exe = std::env::current_exe().ok();
         let name = exe
@@ -46,7 +52,9 @@ pub fn bed() -> &'static TestBed {
             Ok(bed) => bed,
             Err(e) => panic!("the test bed did not start: {e}"),
         };
-        install_crd(&bed);
+        if with_crd {
+            install_crd(&bed);
+        }
         bed
     })
 }
@@ -787,6 +795,11 @@ impl Ctx {
 
 /// Fault-injecting proxies between the operator and the emulator or the API server.
 pub mod faults;
+
+/// kubectl, helm and the checkers of `tools/`.
+pub mod cli;
+/// Users bound to the built-in namespace roles, impersonated.
+pub mod rbac;
 
 impl Operator {
     /// The logs of every generation of this operator (each restart writes its own file).
