@@ -276,6 +276,24 @@ pub fn emulator_requests(access_key: &str) -> std::collections::BTreeMap<String,
         .unwrap_or_default()
 }
 
+/// Requests the strict emulator throttled, summed over every access key, as
+/// "service:Operation" → count.
+pub fn emulator_throttles() -> std::collections::BTreeMap<String, u64> {
+    let body = http(
+        "GET",
+        &format!("{}/_batchnotify/throttles", bed().aws_endpoint),
+    );
+    let all: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+        serde_json::from_str(&body).unwrap_or_default();
+    let mut out = std::collections::BTreeMap::new();
+    for per_key in all.into_values() {
+        for (op, n) in per_key {
+            *out.entry(op).or_insert(0) += n;
+        }
+    }
+    out
+}
+
 /// Writes among counted requests: everything but Describe/Get/List.
 pub fn writes(counts: &std::collections::BTreeMap<String, u64>) -> u64 {
     counts
