@@ -5,77 +5,35 @@ delivers the notifications). Run with the emulator's venv: `pytest emulator`."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
+
+from launch import endpoint_of, start, stop
 
 import boto3
 import botocore.exceptions
 import pytest
 
-HERE = Path(__file__).resolve().parent
 REGION = "us-east-1"
 SUCCESS = "Batch job submitted through Step Functions succeeded"
 FAILURE = "Batch job submitted through Step Functions failed"
 
 
-def clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return env
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _client_env():
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(clean_env())
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-def launch(*extra: str):
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "moto_launcher.py"), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=clean_env(),
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("READY "), f"launcher said {line!r}"
-    return proc, int(line.split()[1])
 
 
 @pytest.fixture(scope="module")
 def patched():
     # --lenient: these tests pin the patches, not strict mode (test_strict_*.py).
-    proc, port = launch("--lenient")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    proc = start("--lenient")
+    yield endpoint_of(proc)
+    stop(proc)
 
 
 @pytest.fixture(scope="module")
 def stock():
-    proc, port = launch("--stock")
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    proc = start("--stock")
+    yield endpoint_of(proc)
+    stop(proc)
 
 
 def client(service: str, endpoint: str):

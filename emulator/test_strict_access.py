@@ -6,13 +6,13 @@ the same request through. Run with the emulator's venv:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
+
+from launch import endpoint_of, start, stop
 
 import boto3
 import botocore.exceptions
@@ -32,30 +32,6 @@ ANY_KEY = {"aws_access_key_id": "AKIAANYKEY", "aws_secret_access_key": "x"}
 PASS = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
 
 
-def clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return env
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _client_env():
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(clean_env())
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def trust(service: str) -> str:
@@ -108,35 +84,18 @@ class Emulator:
             return json.load(resp)
 
 
-def start(*extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "moto_launcher.py"), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=clean_env(),
-        text=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def servers():
     procs = {"strict": start(), "lenient": start("--lenient")}
     try:
-        emulators = {}
-        for name, proc in procs.items():
-            line = proc.stdout.readline()
-            assert line.startswith("READY "), f"{name} launcher said {line!r}"
-            emulators[name] = Emulator(f"http://127.0.0.1:{int(line.split()[1])}")
+        emulators = {name: Emulator(endpoint_of(proc)) for name, proc in procs.items()}
         strict = emulators["strict"]
         # Roles made now have propagated by the time most tests use them.
         strict.states_role, strict.states_role_at = strict.role("states.amazonaws.com")
         strict.lambda_role, strict.lambda_role_at = strict.role("lambda.amazonaws.com")
         yield emulators
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            proc.wait(timeout=10)
+        stop(*procs.values())
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
+
+from launch import endpoint_of, start, stop
 
 import boto3
 import botocore.exceptions
 import pytest
 
-HERE = Path(__file__).resolve().parent
 # STRICT_TEST_MODE=lenient runs these tests against --lenient, where they fail.
 MODE = ["--lenient"] if os.environ.get("STRICT_TEST_MODE") == "lenient" else []
 REGION = "us-east-1"
@@ -28,50 +26,17 @@ STEP = 0.5  # batch-job-step, seconds
 CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
 
 
-def clean_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AWS_") and k not in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",  # the root key
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return env
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _client_env():
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(clean_env())
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
 def endpoint():
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "moto_launcher.py"), "--delays", "fast",
+    proc = start("--delays", "fast",
          # A little longer than the fast 0.3 s, so that polling on a busy machine
          # still sees every state.
          "--delay", f"batch-job-step={STEP}",
-         "--hold-runnable-matching", HOLD, *MODE],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=clean_env(),
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("READY "), f"launcher said {line!r}"
-    yield f"http://127.0.0.1:{line.split()[1]}"
-    proc.terminate()
-    proc.wait(timeout=10)
+         "--hold-runnable-matching", HOLD, *MODE)
+    yield endpoint_of(proc)
+    stop(proc)
 
 
 def client(service: str, endpoint: str):

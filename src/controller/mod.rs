@@ -99,7 +99,8 @@ pub struct Context {
     recorder: Recorder,
     account: tokio::sync::OnceCell<String>,
     full_passes: Mutex<HashMap<ObjectRef<BatchNotification>, FullPass>>,
-    failures: Mutex<HashMap<ObjectRef<BatchNotification>, usize>>,
+    /// Per object: the reason of its latest failure and how many times in a row.
+    failures: Mutex<HashMap<ObjectRef<BatchNotification>, (&'static str, usize)>>,
     references: Mutex<HashMap<String, Instant>>,
 }
 
@@ -215,12 +216,21 @@ impl Context {
     }
 
     /// Exponential backoff with jitter from `base` up to 5 minutes, per object.
-    fn backoff(&self, obj: &BatchNotification, base: Duration) -> Duration {
+    /// The delay before retrying `obj` after a failure with `reason`: grows
+    /// while the same failure repeats, and starts again from `base` when the
+    /// failure changes (a new problem is not the old one retried: an ownership
+    /// conflict resolved, then a role propagating, must not wait minutes).
+    fn backoff(&self, obj: &BatchNotification, reason: &'static str, base: Duration) -> Duration {
         let attempt = {
             let mut failures = lock(&self.failures);
-            let n = failures.entry(ObjectRef::from_obj(obj)).or_insert(0);
-            *n += 1;
-            *n - 1
+            let entry = failures
+                .entry(ObjectRef::from_obj(obj))
+                .or_insert((reason, 0));
+            if entry.0 != reason {
+                *entry = (reason, 0);
+            }
+            entry.1 += 1;
+            entry.1 - 1
         };
         ExponentialBuilder::default()
             .with_min_delay(base)
@@ -382,7 +392,7 @@ fn error_policy(obj: Arc<BatchNotification>, err: &Error, ctx: Arc<Context>) -> 
         tracing::warn!(namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
     }
     ctx.metrics.reconciled(retry.result);
-    Action::requeue(ctx.backoff(&obj, retry.after))
+    Action::requeue(ctx.backoff(&obj, retry.result, retry.after))
 }
 
 /// Runs the controller until `shutdown` resolves.

@@ -112,7 +112,7 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         Some(p) => {
             ctx.metrics.reconciled(p.reason);
             match p.retry {
-                Some(base) => Action::requeue(ctx.backoff(&obj, base)),
+                Some(base) => Action::requeue(ctx.backoff(&obj, p.reason, base)),
                 None => Action::await_change(),
             }
         }

@@ -87,19 +87,7 @@ fn outcome(o: &BatchNotification) -> Option<String> {
 }
 
 async fn executions(ctx: &Ctx, machine: &str) -> Vec<String> {
-    let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
-    // Every page: AWS (and the strict emulator) answers in pages.
-    let mut names = Vec::new();
-    let mut pages = sfn
-        .list_executions()
-        .state_machine_arn(machine)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.expect("list executions");
-        names.extend(page.executions().iter().map(|e| e.name().to_string()));
-    }
-    names
+    crate::support::execution_names(&ctx.aws, machine, None).await
 }
 
 async fn wait_outcome(ctx: &Ctx, name: &str, trigger: &str) -> BatchNotification {

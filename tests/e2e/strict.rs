@@ -9,8 +9,11 @@ use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
+use aws_sdk_sfn::types::ExecutionStatus;
+
 use crate::support::{
-    Ctx, HOLD_MARKER, Operator, Principal, batch_stack, example, operator_policy, policy_without,
+    Ctx, HOLD_MARKER, Operator, Principal, batch_stack, example, execution_names, operator_policy,
+    policy_without,
 };
 
 /// An object over a queue and job definition made by hand (cheap: the
@@ -188,22 +191,8 @@ async fn replace_stops_every_running_execution_across_pages() {
         .as_ref()
         .and_then(|s| s.state_machine_arn.clone())
         .expect("state machine");
-    let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
-    let running = |sfn: aws_sdk_sfn::Client, machine: String| async move {
-        let mut names = Vec::new();
-        let mut pages = sfn
-            .list_executions()
-            .state_machine_arn(machine)
-            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.expect("list executions");
-            names.extend(page.executions().iter().map(|e| e.name().to_string()));
-        }
-        names
-    };
-    assert_eq!(running(sfn.clone(), machine.clone()).await.len(), 3);
+    let running = || execution_names(&ctx.aws, &machine, Some(ExecutionStatus::Running));
+    assert_eq!(running().await.len(), 3);
 
     let patch = json!({"spec": {"run": {"schedule": "* * * * *", "concurrencyPolicy": "Replace"}}});
     ctx.api()
@@ -229,7 +218,7 @@ async fn replace_stops_every_running_execution_across_pages() {
         .and_then(|s| s.last_run)
         .map(|r| r.execution_arn)
         .expect("scheduled run");
-    let still = running(sfn, machine).await;
+    let still = running().await;
     assert_eq!(
         still,
         [newest.rsplit(':').next().unwrap_or_default().to_string()],

@@ -121,23 +121,7 @@ fn deleting(status: Option<&str>) -> bool {
 
 /// The names of every execution of `machine`.
 pub async fn executions(ctx: &Ctx, machine: &str) -> Vec<String> {
-    let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let out = sfn
-            .list_executions()
-            .state_machine_arn(machine)
-            .set_next_token(token)
-            .send()
-            .await
-            .expect("list executions");
-        names.extend(out.executions().iter().map(|e| e.name().to_string()));
-        token = out.next_token().map(str::to_string);
-        if token.is_none() {
-            return names;
-        }
-    }
+    crate::support::execution_names(&ctx.aws, machine, None).await
 }
 
 /// Executions that are not the one run of a trigger this object was given:

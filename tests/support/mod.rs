@@ -107,27 +107,7 @@ pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) ->
     // Batch takes a queue only on a VALID compute environment, and a new one
     // is CREATING for a while (the strict emulator too).
     let ce_arn = ce.compute_environment_arn().unwrap_or_default().to_string();
-    eventually(
-        "the compute environment to be VALID",
-        Duration::from_secs(120),
-        || {
-            let batch = batch.clone();
-            let ce_arn = ce_arn.clone();
-            async move {
-                let out = batch
-                    .describe_compute_environments()
-                    .compute_environments(&ce_arn)
-                    .send()
-                    .await
-                    .ok()?;
-                out.compute_environments()
-                    .iter()
-                    .any(|c| c.status().map(|s| s.as_str()) == Some("VALID"))
-                    .then_some(())
-            }
-        },
-    )
-    .await;
+    wait_valid(&batch, BatchKind::ComputeEnvironment, &ce_arn).await;
     let queue = batch
         .create_job_queue()
         .job_queue_name(format!("{prefix}-queue"))
@@ -143,27 +123,7 @@ pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) ->
         .await
         .expect("create job queue");
     let queue_arn = queue.job_queue_arn().unwrap_or_default().to_string();
-    eventually(
-        "the job queue to be VALID",
-        Duration::from_secs(120),
-        || {
-            let batch = batch.clone();
-            let queue_arn = queue_arn.clone();
-            async move {
-                let out = batch
-                    .describe_job_queues()
-                    .job_queues(&queue_arn)
-                    .send()
-                    .await
-                    .ok()?;
-                out.job_queues()
-                    .iter()
-                    .any(|q| q.status().map(|s| s.as_str()) == Some("VALID"))
-                    .then_some(())
-            }
-        },
-    )
-    .await;
+    wait_valid(&batch, BatchKind::JobQueue, &queue_arn).await;
     let requirement =
         |t: ResourceType, v: &str| ResourceRequirement::builder().r#type(t).value(v).build();
     let def = batch
@@ -186,6 +146,71 @@ pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) ->
         queue_arn,
         def.job_definition_arn().unwrap_or_default().to_string(),
     )
+}
+
+#[derive(Clone, Copy, Debug)]
+enum BatchKind {
+    ComputeEnvironment,
+    JobQueue,
+}
+
+/// Waits until a Batch compute environment or job queue is VALID.
+async fn wait_valid(batch: &aws_sdk_batch::Client, kind: BatchKind, arn: &str) {
+    eventually(
+        &format!("{kind:?} {arn} to be VALID"),
+        Duration::from_secs(120),
+        || {
+            let (batch, arn) = (batch.clone(), arn.to_string());
+            async move {
+                let status = match kind {
+                    BatchKind::ComputeEnvironment => batch
+                        .describe_compute_environments()
+                        .compute_environments(&arn)
+                        .send()
+                        .await
+                        .ok()?
+                        .compute_environments()
+                        .first()?
+                        .status()
+                        .map(|s| s.as_str().to_string()),
+                    BatchKind::JobQueue => batch
+                        .describe_job_queues()
+                        .job_queues(&arn)
+                        .send()
+                        .await
+                        .ok()?
+                        .job_queues()
+                        .first()?
+                        .status()
+                        .map(|s| s.as_str().to_string()),
+                };
+                (status? == "VALID").then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+/// The names of `machine`'s executions (with `status`, or all), across every
+/// page: AWS (and the strict emulator) answers in pages.
+pub async fn execution_names(
+    aws: &SdkConfig,
+    machine: &str,
+    status: Option<aws_sdk_sfn::types::ExecutionStatus>,
+) -> Vec<String> {
+    let sfn = aws_sdk_sfn::Client::new(aws);
+    let mut names = Vec::new();
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(machine)
+        .set_status_filter(status)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("list executions");
+        names.extend(page.executions().iter().map(|e| e.name().to_string()));
+    }
+    names
 }
 
 /// A path in the repository.
