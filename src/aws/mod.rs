@@ -15,12 +15,13 @@ pub fn http_client() -> SharedHttpClient {
         .build_https()
 }
 
-/// Throttles are absorbed by the SDK, not surfaced: adaptive mode slows a
-/// client down when AWS throttles it (client-side rate limiting learned from
-/// the throttles), with more attempts than the standard three.
+/// Throttles are absorbed by the SDK, not surfaced: standard mode (jittered
+/// exponential backoff, a retry quota) with five attempts instead of three.
+/// Adaptive mode's client-side rate limiter was tried and slowed every call
+/// of a client to tens of seconds once a fifth of its calls were throttled.
 /// https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
 pub fn retry_config() -> aws_config::retry::RetryConfig {
-    aws_config::retry::RetryConfig::adaptive().with_max_attempts(6)
+    aws_config::retry::RetryConfig::standard().with_max_attempts(5)
 }
 
 /// The SDK configuration from the default chain (environment, profile, web

@@ -63,7 +63,7 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
     let problem = result.as_ref().err().cloned();
     // AWS throttled a re-check of resources already Ready for this
     // generation: nothing is known to be wrong, so Ready stays and no Warning
-    // goes out; the SDK's adaptive retries slow down and the pass comes again.
+    // goes out; the SDK backs off and the pass comes again.
     let throttled_recheck = problem.as_ref().is_some_and(|p| p.reason == THROTTLED)
         && old.observed_generation == obj.metadata.generation
         && crate::api::conditions::is_true(&old.conditions, "Ready");

@@ -113,39 +113,14 @@ pub async fn seed_stack(ctx: &Ctx, job_definition: &str) -> SeedStack {
             }
         }
     });
-    // A new role is not assumable by Step Functions for a few seconds (IAM is
-    // eventually consistent; the strict emulator too): retry, as AWS advises.
-    let role_arn = sfn_role
-        .role()
-        .map(|r| r.arn())
-        .unwrap_or_default()
-        .to_string();
-    let machine = crate::support::eventually(
-        "the state machine's role to be assumable",
-        std::time::Duration::from_secs(60),
-        || {
-            let sfn = sfn.clone();
-            let (name, definition, role_arn) = (
-                format!("{p}-machine"),
-                definition.to_string(),
-                role_arn.clone(),
-            );
-            async move {
-                match sfn
-                    .create_state_machine()
-                    .name(name)
-                    .definition(definition)
-                    .role_arn(role_arn)
-                    .send()
-                    .await
-                {
-                    Ok(out) => Some(out),
-                    Err(e) if format!("{e:?}").contains("authorized to assume") => None,
-                    Err(e) => panic!("create state machine: {e:?}"),
-                }
-            }
-        },
-    )
+    let role_arn = sfn_role.role().map(|r| r.arn()).unwrap_or_default();
+    let machine = crate::support::while_role_propagates("create state machine", || {
+        sfn.create_state_machine()
+            .name(format!("{p}-machine"))
+            .definition(definition.to_string())
+            .role_arn(role_arn)
+            .send()
+    })
     .await;
     SeedStack {
         state_machine: machine.state_machine_arn().to_string(),

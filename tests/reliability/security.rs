@@ -410,22 +410,22 @@ async fn another_namespace_can_never_modify_adopt_or_delete_what_is_ours() {
     let machine_names = names("intruder-machine");
     let planted_definition =
         json!({"StartAt": "Planted", "States": {"Planted": {"Type": "Pass", "End": true}}});
-    let planted_machine = sfn
-        .create_state_machine()
-        .name(&machine_names.state_machine)
-        .definition(planted_definition.to_string())
-        .role_arn(scope.role_arn(&role_names.role))
-        .set_tags(Some(
-            sdk_tags(&b_tags)
-                .into_iter()
-                .map(|(k, v)| aws_sdk_sfn::types::Tag::builder().key(k).value(v).build())
-                .collect(),
-        ))
-        .send()
-        .await
-        .expect("plant state machine")
-        .state_machine_arn()
-        .to_string();
+    let planted_machine = crate::support::while_role_propagates("plant state machine", || {
+        sfn.create_state_machine()
+            .name(&machine_names.state_machine)
+            .definition(planted_definition.to_string())
+            .role_arn(scope.role_arn(&role_names.role))
+            .set_tags(Some(
+                sdk_tags(&b_tags)
+                    .into_iter()
+                    .map(|(k, v)| aws_sdk_sfn::types::Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+    })
+    .await
+    .state_machine_arn()
+    .to_string();
     let planted = [(
         planted_topic.clone(),
         role_names.role.clone(),

@@ -144,6 +144,9 @@ pub struct FaultPlan {
     pub throttle: f64,
     /// At most this many faults (outage refusals aside); then everything passes.
     pub limit: u64,
+    /// Every response is held this long after the emulator answered: AWS has
+    /// acted, the operator does not know it yet (a window for a kill).
+    pub hold_response: Option<Duration>,
 }
 
 impl Default for FaultPlan {
@@ -156,6 +159,7 @@ impl Default for FaultPlan {
             server_error: 0.0,
             throttle: 0.0,
             limit: 100_000,
+            hold_response: None,
         }
     }
 }
@@ -439,7 +443,7 @@ async fn handle(
         count(&state, Fault::Outage);
         return Err(Box::new(Dropped("outage")));
     }
-    let (fault, delay) = {
+    let (fault, delay, hold) = {
         let plan = lock(&state.plan).clone();
         let injected: u64 = lock(&state.tally)
             .faults
@@ -454,7 +458,7 @@ async fn handle(
             None
         };
         let max = plan.max_delay.as_millis() as u64;
-        (fault, rng.millis(0, max))
+        (fault, rng.millis(0, max), plan.hold_response)
     };
     if let Some(f) = fault {
         count(&state, f);
@@ -473,6 +477,9 @@ async fn handle(
         .unwrap_or_else(|| "/".into());
     *req.uri_mut() = format!("http://{upstream}{path}").parse()?;
     let response = client.request(req).await?;
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
     if fault == Some(Fault::LostResponse) {
         // The emulator has acted; the client never learns it.
         return Err(Box::new(Dropped("lost response")));

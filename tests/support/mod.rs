@@ -213,6 +213,30 @@ pub async fn execution_names(
     names
 }
 
+/// Runs `call` until Step Functions stops answering that it cannot yet
+/// assume a new role (IAM is eventually consistent, on AWS and in the strict
+/// emulator): what any tool creating a role and a state machine must do.
+pub async fn while_role_propagates<T, E, F, Fut>(what: &str, mut call: F) -> T
+where
+    E: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        match call().await {
+            Ok(v) => return v,
+            Err(e)
+                if format!("{e:?}").contains("authorized to assume")
+                    && start.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("{what}: {e:?}"),
+        }
+    }
+}
+
 /// A path in the repository.
 pub fn repo(relative: &str) -> std::path::PathBuf {
     batchnotify_testbed::repo_root().join(relative)
