@@ -242,6 +242,14 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
             .any(|(r, n)| r == "Created" && n.contains("state machine")),
         "{events:?}"
     );
+    // AWS Batch keeps a new compute environment CREATING for a while (the
+    // strict emulator too): the queue waited for it, and said so.
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "ComputeEnvironmentNotReady" && n.contains("is CREATING")),
+        "{events:?}"
+    );
 
     // Delete: everything we created goes.
     ctx.api()

@@ -158,16 +158,19 @@ async fn replace_stops_every_running_execution_across_pages() {
     let mut obj = over_existing(&ctx, &format!("job-{HOLD_MARKER}")).await;
     obj["spec"]["run"] = json!({"trigger": "1", "concurrencyPolicy": "Allow"});
     ctx.apply(&obj).await;
-    for trigger in ["2", "3"] {
+    // One trigger value at a time: the operator starts the current value's run,
+    // so the next value goes in only once the previous run has started.
+    for (previous, trigger) in [("1", "2"), ("2", "3")] {
         ctx.wait(
             "strict",
-            "the previous run started",
+            "the previous trigger's run started",
             Duration::from_secs(60),
             |o| {
                 o.status.as_ref().is_some_and(|s| {
-                    s.last_run
-                        .as_ref()
-                        .is_some_and(|r| !r.execution_arn.is_empty())
+                    s.last_trigger.as_deref() == Some(previous)
+                        && s.last_run
+                            .as_ref()
+                            .is_some_and(|r| !r.execution_arn.is_empty())
                 })
             },
         )
