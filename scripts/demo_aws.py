@@ -130,31 +130,39 @@ def receive(url: str, seconds: float) -> int:
     return 1
 
 
+def pages(client, operation: str, key: str, **kwargs) -> list:
+    """Every item of a paged List/Describe (AWS, and the strict emulator, page)."""
+    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page[key]]
+
+
 def gone(uid: str) -> int:
-    """Resources still tagged for the object with this UID (the operator tags all it creates)."""
+    """Resources still tagged for the object with this UID (the operator tags all it creates).
+    A Batch queue or compute environment DELETING or DELETED is gone: AWS deletes
+    them asynchronously and lists them for a while after."""
     left = []
     sns = boto3.client("sns", region_name=REGION)
-    for t in sns.list_topics().get("Topics", []):
+    for t in pages(sns, "list_topics", "Topics"):
         tags = sns.list_tags_for_resource(ResourceArn=t["TopicArn"]).get("Tags", [])
         if {"Key": UID_TAG, "Value": uid} in tags:
             left.append(t["TopicArn"])
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    for m in sfn.list_state_machines().get("stateMachines", []):
+    for m in pages(sfn, "list_state_machines", "stateMachines"):
         tags = sfn.list_tags_for_resource(resourceArn=m["stateMachineArn"]).get("tags", [])
         if {"key": UID_TAG, "value": uid} in tags:
             left.append(m["stateMachineArn"])
     iam = boto3.client("iam", region_name=REGION)
-    for r in iam.list_roles().get("Roles", []):
+    for r in pages(iam, "list_roles", "Roles"):
         if r["RoleName"].startswith("bn-"):
             tags = iam.list_role_tags(RoleName=r["RoleName"]).get("Tags", [])
             if {"Key": UID_TAG, "Value": uid} in tags:
                 left.append(r["Arn"])
     batch = boto3.client("batch", region_name=REGION)
-    for q in batch.describe_job_queues().get("jobQueues", []):
-        if q.get("tags", {}).get(UID_TAG) == uid:
+    going = ("DELETING", "DELETED")
+    for q in pages(batch, "describe_job_queues", "jobQueues"):
+        if q.get("tags", {}).get(UID_TAG) == uid and q.get("status") not in going:
             left.append(q["jobQueueArn"])
-    for ce in batch.describe_compute_environments().get("computeEnvironments", []):
-        if ce.get("tags", {}).get(UID_TAG) == uid:
+    for ce in pages(batch, "describe_compute_environments", "computeEnvironments"):
+        if ce.get("tags", {}).get(UID_TAG) == uid and ce.get("status") not in going:
             left.append(ce["computeEnvironmentArn"])
     for arn in left:
         print(f"still there: {arn}")
