@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,3 +54,15 @@ def stop(*procs: subprocess.Popen) -> None:
         proc.terminate()
     for proc in procs:
         proc.wait(timeout=10)
+
+
+def client(service: str, endpoint: str):
+    """A boto3 client for the launcher at `endpoint`, in the tests' region."""
+    import boto3
+
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+
+
+def suffix() -> str:
+    """A short random suffix for names a test makes."""
+    return uuid.uuid4().hex[:8]

@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 
-from launch import endpoint_of, start, stop
+from launch import client, endpoint_of, start, stop, suffix
 
-import boto3
 import botocore.exceptions
 import pytest
 
@@ -32,14 +30,6 @@ def endpoint():
     proc = start("--delays", "fast", *MODE)
     yield endpoint_of(proc)
     stop(proc)
-
-
-def client(service: str, endpoint: str):
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
-
-
-def suffix() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 def refused(call, *args, **kwargs) -> dict:
