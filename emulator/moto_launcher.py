@@ -180,6 +180,38 @@ def patch_batch_failure_switch(pattern: re.Pattern[str]) -> None:
     BatchSimpleBackend._mark_job_as_finished = mark_job_as_finished
 
 
+def patch_job_definition_lookup() -> None:
+    """SubmitJob names a job definition by name, name:revision, or ARN with or
+    without the revision; without one, Batch runs the latest ACTIVE revision.
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
+    Stock moto splits an ARN without a revision at its first ':' and fails,
+    and takes a name's latest revision even when it is INACTIVE."""
+    from moto.batch.models import BatchBackend
+
+    original = BatchBackend.get_job_definition
+
+    def latest_active(self: Any, name: str) -> Any:
+        active = [
+            d for d in self._job_definitions.values() if d.name == name and d.status == "ACTIVE"
+        ]
+        return max(active, key=lambda d: d.revision, default=None)
+
+    def get_job_definition(self: Any, identifier: str) -> Any:
+        found = self.get_job_definition_by_arn(identifier)
+        if found is not None:
+            return found
+        if identifier.startswith("arn:"):
+            resource = identifier.split(":", 5)[-1]
+            if not resource.startswith("job-definition/"):
+                return None
+            identifier = resource[len("job-definition/"):]
+        if ":" in identifier:
+            return original(self, identifier)
+        return latest_active(self, identifier)
+
+    BatchBackend.get_job_definition = get_job_definition
+
+
 def json_response(start_response: Any, value: Any) -> list[bytes]:
     body = json.dumps(value).encode()
     # A Content-Length keeps the server from chunking: plain HTTP clients can read it.
@@ -397,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         patch_interpreter_error_codes()
         patch_create_state_machine()
         patch_batch_failure_switch(re.compile(args.fail_jobs_matching))
+        patch_job_definition_lookup()
 
     if not args.lenient:
         patch_stop_execution()

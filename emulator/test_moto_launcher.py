@@ -280,3 +280,60 @@ def test_create_state_machine_with_another_definition_is_refused(patched, stock)
             # Stock moto hands back the old machine as if it were new.
             quiet = sfn.create_state_machine(name=name, definition=json.dumps(other), roleArn=role)
             assert quiet["stateMachineArn"] == arn
+
+
+def test_a_job_definition_without_revision_runs_its_latest_active_revision(patched, stock):
+    """SubmitJob takes a job definition ARN without its revision and runs the
+    latest ACTIVE one; stock moto fails on such an ARN.
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html"""
+    for endpoint, works in ((patched, True), (stock, False)):
+        batch = client("batch", endpoint)
+        name = f"jd-{uuid.uuid4().hex[:8]}"
+        props = {
+            "image": "busybox",
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "1"},
+                {"type": "MEMORY", "value": "2048"},
+            ],
+        }
+        first = batch.register_job_definition(
+            jobDefinitionName=name, type="container", containerProperties=props
+        )
+        second = batch.register_job_definition(
+            jobDefinitionName=name, type="container", containerProperties=props
+        )
+        batch.deregister_job_definition(jobDefinition=second["jobDefinitionArn"])
+        unrevisioned = first["jobDefinitionArn"].rsplit(":", 1)[0]
+        assert unrevisioned.endswith(f"job-definition/{name}")
+        role = client("iam", endpoint).create_role(
+            RoleName=f"batch-{name}",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "batch.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
+        ce = batch.create_compute_environment(
+            computeEnvironmentName=f"ce-{name}", type="UNMANAGED", state="ENABLED", serviceRole=role
+        )["computeEnvironmentArn"]
+        queue = batch.create_job_queue(
+            jobQueueName=f"q-{name}",
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+        )["jobQueueArn"]
+        if works:
+            job = batch.submit_job(jobName="j", jobQueue=queue, jobDefinition=unrevisioned)
+            described = batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]
+            # The ACTIVE revision (1), not the deregistered newer one (2).
+            assert described["jobDefinition"] == first["jobDefinitionArn"]
+        else:
+            with pytest.raises(Exception):
+                batch.submit_job(jobName="j", jobQueue=queue, jobDefinition=unrevisioned)

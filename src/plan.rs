@@ -5,12 +5,8 @@
 use kube::ResourceExt;
 use serde_json::json;
 
-use crate::api::{BatchNotification, Source};
-use crate::desired::arns::Scope;
-use crate::desired::iam::{PolicyInputs, inline_policy, trust_policy};
-use crate::desired::names::Names;
-use crate::desired::state_machine::{DefinitionInputs, state_machine_definition};
-use crate::desired::tags::{Owner, desired_tags};
+use crate::api::BatchNotification;
+use crate::desired::{Desired, Identity, Wanted};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -54,69 +50,45 @@ pub fn render(
         .region
         .clone()
         .unwrap_or_else(|| region.to_string());
-    let scope = Scope::new(&region, account)
-        .map_err(|e| PlanError::Spec(format!("region/account: {e}")))?;
-    let names = Names::new(cluster, &namespace, &name)
-        .map_err(|e| PlanError::Spec(format!("metadata.name: {e}")))?;
-    let owner = Owner {
+    let identity = Identity {
         cluster: cluster.to_string(),
         namespace: namespace.clone(),
         name: name.clone(),
         uid: "<the object's UID>".to_string(),
+        region: region.clone(),
+        account: account.to_string(),
     };
-    let tags = desired_tags(&owner, &obj.spec.tags());
-    let spec_err = |e: crate::api::SpecError| PlanError::Spec(e.to_string());
+    let desired = Desired::new(&obj.spec, &identity).map_err(|e| PlanError::Spec(e.to_string()))?;
 
     let mut creates = Vec::new();
-    let queue_arn = match obj.spec.job_queue.source().map_err(spec_err)? {
-        Source::Arn(arn) => arn.to_string(),
-        Source::Managed(q) => {
-            if q.compute_environment.managed.is_some() {
-                creates.push(json!({"compute environment": names.compute_environment}));
-            }
-            creates.push(json!({"job queue": names.job_queue}));
-            scope.job_queue_arn(&names.job_queue)
-        }
-    };
-    let job_definition_arn = match obj.spec.job_definition.source().map_err(spec_err)? {
-        Source::Arn(arn) => arn.to_string(),
-        Source::Managed(_) => {
-            creates.push(json!({"job definition": names.job_definition}));
-            format!(
-                "{}:<revision>",
-                scope.job_definition_arn(&names.job_definition, None)
-            )
-        }
-    };
-    let topic_arn = match obj.spec.topic.source().map_err(spec_err)? {
-        Source::Arn(arn) => arn.to_string(),
-        Source::Managed(_) => {
-            creates.push(json!({"SNS topic": names.topic}));
-            scope.topic_arn(&names.topic)
-        }
-    };
-    creates.push(json!({"IAM role": names.role, "inline policy": names.policy}));
-    creates.push(json!({"state machine": names.state_machine}));
+    if let Some(Wanted::Managed(ce)) = &desired.compute_environment {
+        creates.push(json!({"compute environment": ce.meta.name}));
+    }
+    if let Wanted::Managed(queue) = &desired.job_queue {
+        creates.push(json!({"job queue": queue.meta.name}));
+    }
+    if let Some(role) = &desired.execution_role {
+        creates.push(json!({"IAM role": role.meta.name}));
+    }
+    if let Wanted::Managed(def) = &desired.job_definition {
+        creates.push(json!({"job definition": def.meta.name}));
+    }
+    if let Wanted::Managed(topic) = &desired.topic {
+        creates.push(json!({"SNS topic": topic.meta.name}));
+    }
+    let role = &desired.role;
+    creates.push(json!({"IAM role": role.meta.name, "inline policy": role.policy_name}));
+    creates.push(json!({"state machine": desired.state_machine.meta.name}));
 
     let plan = json!({
         "object": format!("{namespace}/{name}"),
         "region": region,
         "account": account,
         "creates": creates,
-        "tags": tags,
-        "roleTrustPolicy": trust_policy(&scope, &names.state_machine),
-        "roleInlinePolicy": inline_policy(&scope, &PolicyInputs {
-            job_queue_arn: &queue_arn,
-            job_definition_arn: &job_definition_arn,
-            topic_arn: &topic_arn,
-        }),
-        "stateMachineDefinition": state_machine_definition(&DefinitionInputs::from_spec(
-            &obj.spec,
-            scope.partition(),
-            &queue_arn,
-            &job_definition_arn,
-            &topic_arn,
-        )),
+        "tags": desired.tags,
+        "roleTrustPolicy": role.trust,
+        "roleInlinePolicy": role.policy,
+        "stateMachineDefinition": desired.state_machine.definition,
     });
     match format {
         Format::Yaml => serde_saphyr::to_string(&plan).map_err(|e| PlanError::Print(e.to_string())),

@@ -11,37 +11,9 @@ use aws_sdk_batch::types::{
 };
 
 use super::error::{Result, call, gone, pages};
+use crate::desired::{ComputeEnvironment, JobDefinition, JobQueue};
 
 const S: &str = "batch";
-
-/// The job definition we register, in AWS terms.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobDefinitionInput {
-    pub image: String,
-    pub command: Vec<String>,
-    pub vcpus: String,
-    pub memory_mib: u32,
-    pub environment: BTreeMap<String, String>,
-    /// FARGATE or EC2.
-    pub platform: String,
-    pub execution_role_arn: Option<String>,
-    /// ENABLED or DISABLED (Fargate only).
-    pub assign_public_ip: String,
-    pub job_role_arn: Option<String>,
-    pub timeout_seconds: Option<u32>,
-    pub retry_attempts: Option<u32>,
-}
-
-/// A managed (Fargate) compute environment, in AWS terms.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ComputeEnvironmentInput {
-    /// FARGATE or FARGATE_SPOT.
-    pub compute_type: String,
-    pub max_vcpus: i32,
-    pub subnets: Vec<String>,
-    pub security_group_ids: Vec<String>,
-    pub service_role: String,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedJobDefinition {
@@ -81,12 +53,15 @@ pub struct Batch {
 }
 
 fn tag_map(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
-    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default()
+    super::tag_map(
+        tags.into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
 }
 
 fn hash_tags(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
-    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    tags.clone().into_iter().collect()
 }
 
 impl Batch {
@@ -147,12 +122,7 @@ impl Batch {
         Ok(defs)
     }
 
-    pub async fn register_job_definition(
-        &self,
-        name: &str,
-        input: &JobDefinitionInput,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<String> {
+    pub async fn register_job_definition(&self, input: &JobDefinition) -> Result<String> {
         let requirement =
             |t: ResourceType, v: String| ResourceRequirement::builder().r#type(t).value(v).build();
         let mut container = ContainerProperties::builder()
@@ -188,11 +158,11 @@ impl Batch {
         let mut req = self
             .client
             .register_job_definition()
-            .job_definition_name(name)
+            .job_definition_name(&input.meta.name)
             .r#type(JobDefinitionType::Container)
             .platform_capabilities(PlatformCapability::from(input.platform.as_str()))
             .container_properties(container.build())
-            .set_tags(Some(hash_tags(tags)))
+            .set_tags(Some(hash_tags(&input.meta.tags)))
             .propagate_tags(true);
         if let Some(t) = input.timeout_seconds {
             req = req.timeout(
@@ -262,40 +232,29 @@ impl Batch {
         }))
     }
 
-    pub async fn create_job_queue(
-        &self,
-        name: &str,
-        priority: i32,
-        compute_environment_arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<String> {
+    pub async fn create_job_queue(&self, queue: &JobQueue) -> Result<String> {
         let out = call(
             S,
             "CreateJobQueue",
             self.client
                 .create_job_queue()
-                .job_queue_name(name)
+                .job_queue_name(&queue.meta.name)
                 .state(JqState::Enabled)
-                .priority(priority)
+                .priority(queue.priority)
                 .compute_environment_order(
                     ComputeEnvironmentOrder::builder()
                         .order(1)
-                        .compute_environment(compute_environment_arn)
+                        .compute_environment(&queue.compute_environment_arn)
                         .build(),
                 )
-                .set_tags(Some(hash_tags(tags)))
+                .set_tags(Some(hash_tags(&queue.meta.tags)))
                 .send(),
         )
         .await?;
         Ok(out.job_queue_arn().unwrap_or_default().to_string())
     }
 
-    pub async fn update_job_queue(
-        &self,
-        arn: &str,
-        priority: i32,
-        compute_environment_arn: &str,
-    ) -> Result<()> {
+    pub async fn update_job_queue(&self, arn: &str, queue: &JobQueue) -> Result<()> {
         call(
             S,
             "UpdateJobQueue",
@@ -303,11 +262,11 @@ impl Batch {
                 .update_job_queue()
                 .job_queue(arn)
                 .state(JqState::Enabled)
-                .priority(priority)
+                .priority(queue.priority)
                 .compute_environment_order(
                     ComputeEnvironmentOrder::builder()
                         .order(1)
-                        .compute_environment(compute_environment_arn)
+                        .compute_environment(&queue.compute_environment_arn)
                         .build(),
                 )
                 .send(),
@@ -400,12 +359,7 @@ impl Batch {
             }))
     }
 
-    pub async fn create_compute_environment(
-        &self,
-        name: &str,
-        input: &ComputeEnvironmentInput,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<String> {
+    pub async fn create_compute_environment(&self, input: &ComputeEnvironment) -> Result<String> {
         let resources = ComputeResource::builder()
             .r#type(CrType::from(input.compute_type.as_str()))
             .maxv_cpus(input.max_vcpus)
@@ -417,12 +371,12 @@ impl Batch {
             "CreateComputeEnvironment",
             self.client
                 .create_compute_environment()
-                .compute_environment_name(name)
+                .compute_environment_name(&input.meta.name)
                 .r#type(CeType::Managed)
                 .state(CeState::Enabled)
                 .compute_resources(resources)
                 .service_role(&input.service_role)
-                .set_tags(Some(hash_tags(tags)))
+                .set_tags(Some(hash_tags(&input.meta.tags)))
                 .send(),
         )
         .await?;
@@ -435,7 +389,7 @@ impl Batch {
     pub async fn update_compute_environment(
         &self,
         arn: &str,
-        input: &ComputeEnvironmentInput,
+        input: &ComputeEnvironment,
     ) -> Result<()> {
         call(
             S,

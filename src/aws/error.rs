@@ -41,14 +41,6 @@ impl ErrorKind {
             ErrorKind::Other => "Other",
         }
     }
-
-    /// Worth retrying without a change of spec.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::Throttled | ErrorKind::Conflict | ErrorKind::Transient | ErrorKind::Other
-        )
-    }
 }
 
 /// A failed AWS call: which service and operation, what kind, AWS's code and message.

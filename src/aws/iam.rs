@@ -23,10 +23,10 @@ pub struct Roles {
     client: aws_sdk_iam::Client,
 }
 
-fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-        .collect()
+fn tags(operation: &'static str, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    super::tags_as(S, operation, tags, |k, v| {
+        Tag::builder().key(k).value(v).build()
+    })
 }
 
 impl Roles {
@@ -50,7 +50,7 @@ impl Roles {
                 .role_name(name)
                 .assume_role_policy_document(trust_policy)
                 .description(description)
-                .set_tags(Some(tags(tag_map)))
+                .set_tags(Some(tags("CreateRole", tag_map)?))
                 .send(),
         )
         .await?;
@@ -67,11 +67,7 @@ impl Roles {
                     .assume_role_policy_document()
                     .unwrap_or_default()
                     .to_string(),
-                tags: role
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect(),
+                tags: super::tag_map(role.tags().iter().map(|t| (t.key(), t.value()))),
             })
         }))
     }
@@ -83,7 +79,7 @@ impl Roles {
             self.client
                 .tag_role()
                 .role_name(name)
-                .set_tags(Some(tags(tag_map)))
+                .set_tags(Some(tags("TagRole", tag_map)?))
                 .send(),
         )
         .await?;

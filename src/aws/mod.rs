@@ -44,7 +44,7 @@ pub mod iam;
 pub mod sfn;
 pub mod sns;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use attempts::CountAttempts;
@@ -52,10 +52,41 @@ pub use error::{AwsError, ErrorKind};
 
 use crate::metrics::Metrics;
 
+/// Our tags in one service's shape, `build` being the SDK's tag builder. It
+/// fails only without a key or a value, which ours always have; a failure is
+/// still reported, never a tag dropped.
+pub(crate) fn tags_as<T, E: std::fmt::Display>(
+    service: &'static str,
+    operation: &'static str,
+    tags: &BTreeMap<String, String>,
+    build: impl Fn(&str, &str) -> Result<T, E>,
+) -> error::Result<Vec<T>> {
+    tags.iter()
+        .map(|(k, v)| {
+            build(k, v).map_err(|e| AwsError {
+                service,
+                operation,
+                kind: ErrorKind::InvalidInput,
+                code: None,
+                message: format!("tag {k}: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// A service's tags, whatever their shape, as a map.
+pub(crate) fn tag_map<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// The service clients for one region.
 #[derive(Clone)]
 pub struct RegionClients {
-    pub region: String,
     pub topics: sns::Topics,
     pub roles: iam::Roles,
     pub state_machines: sfn::StateMachines,
@@ -99,7 +130,6 @@ impl Aws {
                     .build();
                 let count = || CountAttempts::new(self.metrics.clone());
                 RegionClients {
-                    region: region.to_string(),
                     topics: sns::Topics::new(aws_sdk_sns::Client::from_conf(
                         aws_sdk_sns::config::Builder::from(&config)
                             .interceptor(count())
@@ -133,6 +163,16 @@ impl Aws {
                 .build(),
         );
         let out = error::call("sts", "GetCallerIdentity", sts.get_caller_identity().send()).await?;
-        Ok(out.account().unwrap_or_default().to_string())
+        // Never an empty account: it would be cached for the process's life.
+        match out.account() {
+            Some(account) if !account.is_empty() => Ok(account.to_string()),
+            _ => Err(AwsError {
+                service: "sts",
+                operation: "GetCallerIdentity",
+                kind: ErrorKind::Other,
+                code: None,
+                message: "the answer names no account".to_string(),
+            }),
+        }
     }
 }

@@ -151,11 +151,9 @@ impl StateMachines {
                 .send(),
         )
         .await?;
-        Ok(out
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-            .collect())
+        Ok(super::tag_map(out.tags().iter().map(|t| {
+            (t.key().unwrap_or_default(), t.value().unwrap_or_default())
+        })))
     }
 
     pub async fn tag(&self, arn: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {

@@ -34,10 +34,10 @@ pub struct Topics {
     client: aws_sdk_sns::Client,
 }
 
-fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter()
-        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-        .collect()
+fn tags(operation: &'static str, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    super::tags_as(S, operation, tags, |k, v| {
+        Tag::builder().key(k).value(v).build()
+    })
 }
 
 impl Topics {
@@ -58,7 +58,7 @@ impl Topics {
             .client
             .create_topic()
             .name(name)
-            .set_tags(Some(tags(tag_map)));
+            .set_tags(Some(tags("CreateTopic", tag_map)?));
         if let Some(d) = display_name {
             req = req.attributes("DisplayName", d);
         }
@@ -92,11 +92,9 @@ impl Topics {
                 .send(),
         )
         .await?;
-        Ok(out
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect())
+        Ok(super::tag_map(
+            out.tags().iter().map(|t| (t.key(), t.value())),
+        ))
     }
 
     pub async fn tag(&self, arn: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
@@ -106,7 +104,7 @@ impl Topics {
             self.client
                 .tag_resource()
                 .resource_arn(arn)
-                .set_tags(Some(tags(tag_map)))
+                .set_tags(Some(tags("TagResource", tag_map)?))
                 .send(),
         )
         .await?;

@@ -14,8 +14,6 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("object {0} has no namespace")]
     NoNamespace(String),
-    #[error("serialise status: {0}")]
-    Serialize(#[from] serde_json::Error),
     #[error("{0}")]
     Deletion(Problem),
     /// Not a failure: AWS Batch deletes queues and compute environments
@@ -110,12 +108,18 @@ impl Problem {
             ErrorKind::Conflict => {
                 Problem::transient("AwsConflict", message, Duration::from_secs(5))
             }
-            ErrorKind::NotFound
-            | ErrorKind::AlreadyExists
-            | ErrorKind::Transient
-            | ErrorKind::Other => {
+            // Found missing (or taken) between two calls of one pass: a
+            // concurrent change, looked at again.
+            ErrorKind::NotFound => {
+                Problem::transient("AwsNotFound", message, Duration::from_secs(5))
+            }
+            ErrorKind::AlreadyExists => {
+                Problem::transient("AwsAlreadyExists", message, Duration::from_secs(5))
+            }
+            ErrorKind::Transient => {
                 Problem::transient("AwsUnavailable", message, Duration::from_secs(5))
             }
+            ErrorKind::Other => Problem::transient("AwsError", message, Duration::from_secs(5)),
         }
     }
 }

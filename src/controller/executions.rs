@@ -12,21 +12,20 @@ use kube::runtime::events::EventType;
 
 use super::Context;
 use super::error::Problem;
-use super::plan::Plan;
 use crate::api::conditions::{self, RUN_SUCCEEDED, new_condition};
 use crate::api::{
     BatchNotification, BatchNotificationStatus, ConcurrencyPolicy, RunOutcome, RunStatus,
     execution_status,
 };
 use crate::aws::{ErrorKind, RegionClients};
-use crate::desired::schedule;
+use crate::desired::{Desired, execution_name_for_schedule, execution_name_for_trigger, schedule};
 
 /// Follows the running execution, starts what is due; returns when to look again.
 pub async fn step(
     obj: &BatchNotification,
     ctx: &Context,
     clients: &RegionClients,
-    plan: &Plan,
+    desired: &Desired,
     status: &mut BatchNotificationStatus,
 ) -> Result<Option<Duration>, Problem> {
     let Some(machine) = status.state_machine_arn.clone() else {
@@ -53,8 +52,8 @@ pub async fn step(
         && !run_spec.suspend()
         && status.last_trigger.as_deref() != Some(trigger)
     {
-        let name = plan.execution_name_for_trigger(trigger);
-        let mut run = start(obj, ctx, clients, plan, &machine, &name).await?;
+        let name = execution_name_for_trigger(&desired.owner.uid, trigger);
+        let mut run = start(obj, ctx, clients, desired, &machine, &name).await?;
         run.trigger = Some(trigger.to_string());
         status.last_trigger = Some(trigger.to_string());
         poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
@@ -104,8 +103,8 @@ pub async fn step(
             };
             status.last_schedule_time = Some(due.to_string());
             if start_it {
-                let name = plan.execution_name_for_schedule(due);
-                let mut run = start(obj, ctx, clients, plan, &machine, &name).await?;
+                let name = execution_name_for_schedule(&desired.owner.uid, due);
+                let mut run = start(obj, ctx, clients, desired, &machine, &name).await?;
                 run.scheduled_time = Some(due.to_string());
                 poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
             }
@@ -146,7 +145,7 @@ async fn start(
     obj: &BatchNotification,
     ctx: &Context,
     clients: &RegionClients,
-    plan: &Plan,
+    desired: &Desired,
     machine: &str,
     name: &str,
 ) -> Result<RunStatus, Problem> {
@@ -163,7 +162,7 @@ async fn start(
             .await;
             arn
         }
-        Err(e) if e.is(ErrorKind::AlreadyExists) => plan.execution_arn(name),
+        Err(e) if e.is(ErrorKind::AlreadyExists) => desired.execution_arn(name),
         Err(e) => return Err(Problem::aws(&format!("execution {name}"), &e)),
     };
     let observed = sfn
@@ -256,11 +255,7 @@ async fn follow(
 fn truncate_cause(mut cause: String) -> String {
     const MAX: usize = 2048;
     if cause.len() > MAX {
-        let mut cut = MAX;
-        while !cause.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        cause.truncate(cut);
+        cause.truncate(cause.floor_char_boundary(MAX));
         cause.push('…');
     }
     cause
@@ -331,13 +326,43 @@ fn record(status: &mut BatchNotificationStatus, run: RunStatus, limit: u32) {
     status.last_run = Some(run);
 }
 
-/// RunSucceeded: Unknown while running, True/False once done.
-pub fn set_run_condition(obj: &BatchNotification, status: &mut BatchNotificationStatus) {
+/// Whether a runs-stage problem differs from what RunSucceeded already says.
+pub fn problem_is_new(old: &BatchNotificationStatus, problem: &Problem) -> bool {
+    conditions::find_condition(&old.conditions, RUN_SUCCEEDED)
+        .is_none_or(|c| c.reason != problem.reason || c.message != problem.message)
+}
+
+/// RunSucceeded: Unknown while running, True/False once done. The runs
+/// stage's own trouble (a denied StartExecution, a throttled poll) is said
+/// here as Unknown with its reason, never on Ready.
+pub fn set_run_condition(
+    obj: &BatchNotification,
+    old: &BatchNotificationStatus,
+    status: &mut BatchNotificationStatus,
+    problem: Option<&Problem>,
+) {
+    let generation = obj.metadata.generation;
+    let now = super::status::now();
+    if let Some(p) = problem {
+        // The same problem again keeps its condition (and its time).
+        if problem_is_new(old, p) {
+            conditions::set_condition(
+                &mut status.conditions,
+                new_condition(
+                    RUN_SUCCEEDED,
+                    crate::api::conditions::ConditionStatus::Unknown,
+                    p.reason,
+                    p.message.clone(),
+                    generation,
+                    now,
+                ),
+            );
+        }
+        return;
+    }
     let Some(run) = status.last_run.as_ref() else {
         return;
     };
-    let generation = obj.metadata.generation;
-    let now = super::status::now();
     let condition = match run.outcome {
         None => new_condition(
             RUN_SUCCEEDED,

@@ -5,10 +5,10 @@
 mod cleanup;
 pub mod error;
 mod executions;
-mod plan;
+mod managers;
 mod reconcile;
+mod references;
 mod report;
-mod resources;
 pub mod status;
 mod validate;
 
@@ -85,7 +85,7 @@ struct FullPass {
     uid: Option<String>,
     /// The spec it converged, less `run`: a new trigger or schedule changes
     /// the generation but no AWS resource, and costs no full pass.
-    infrastructure: u64,
+    infrastructure: String,
     adopt: bool,
     at: Instant,
 }
@@ -104,16 +104,16 @@ pub struct Context {
     references: Mutex<HashMap<String, Instant>>,
 }
 
-/// A hash of what the AWS resources are made from: the spec without `run`.
-fn infrastructure(obj: &BatchNotification) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut spec = obj.spec.clone();
-    spec.run = None;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&spec)
-        .unwrap_or_default()
-        .hash(&mut h);
-    h.finish()
+/// A fingerprint of what the AWS resources are made from.
+fn infrastructure(obj: &BatchNotification) -> String {
+    crate::desired::resources::infrastructure_fingerprint(&obj.spec)
+}
+
+/// The object carries the adoption annotation.
+fn adopt(obj: &BatchNotification) -> bool {
+    obj.annotations()
+        .get(ADOPT_ANNOTATION)
+        .is_some_and(|v| v == "true")
 }
 
 /// How long a referenced resource, once seen, is taken to still exist.
@@ -166,12 +166,6 @@ impl Context {
             .map_err(|e| Problem::aws("STS GetCallerIdentity", &e))
     }
 
-    fn adopt(obj: &BatchNotification) -> bool {
-        obj.annotations()
-            .get(ADOPT_ANNOTATION)
-            .is_some_and(|v| v == "true")
-    }
-
     /// A full pass observes every AWS resource; between passes (e.g. while
     /// polling a run) status is trusted and no infrastructure call is made.
     fn needs_full_pass(&self, obj: &BatchNotification) -> bool {
@@ -186,7 +180,7 @@ impl Context {
             Some(p) => {
                 p.uid != obj.uid()
                     || p.infrastructure != infrastructure(obj)
-                    || p.adopt != Self::adopt(obj)
+                    || p.adopt != adopt(obj)
                     || p.at.elapsed() >= self.config.resync
             }
             None => true,
@@ -199,7 +193,7 @@ impl Context {
             FullPass {
                 uid: obj.uid(),
                 infrastructure: infrastructure(obj),
-                adopt: Self::adopt(obj),
+                adopt: adopt(obj),
                 at: Instant::now(),
             },
         );

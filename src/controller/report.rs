@@ -4,6 +4,8 @@
 
 use kube::runtime::events::EventType;
 
+use super::managers::Delta;
+
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub created: Vec<String>,
@@ -28,6 +30,22 @@ impl Report {
         self.drift.push((operation, what.into()));
     }
 
+    /// `what` differed from the spec in `delta` and was changed: drift put
+    /// back when the spec had not changed, else an update.
+    pub fn changed(&mut self, what: &str, delta: &Delta, drift: bool) {
+        if drift {
+            for change in &delta.0 {
+                self.drift(
+                    change.operation,
+                    format!("{what} {} put back", change.field),
+                );
+            }
+        } else {
+            let fields: Vec<&str> = delta.0.iter().map(|c| c.field).collect();
+            self.updated(format!("{what} ({})", fields.join(", ")));
+        }
+    }
+
     pub fn deleted(&mut self, what: impl Into<String>) {
         self.deleted.push(what.into());
     }
@@ -43,13 +61,7 @@ impl Report {
         let mut push = |reason, action: String, items: &[String]| {
             if !items.is_empty() {
                 let mut note = items.join("; ");
-                if note.len() > 1000 {
-                    let mut cut = 1000;
-                    while !note.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    note.truncate(cut);
-                }
+                note.truncate(note.floor_char_boundary(1000));
                 out.push((EventType::Normal, reason, action, note));
             }
         };

@@ -53,6 +53,12 @@ pub fn policies_equal(a: &Value, b: &Value) -> bool {
     documents_equal(&normalize_policy(a), &normalize_policy(b))
 }
 
+/// Whether a policy as IAM returns it (URL-encoded, possibly rewritten: see
+/// [`normalize_policy`]) means `desired`. One that cannot be read differs.
+pub fn iam_policy_matches(url_encoded: &str, desired: &Value) -> bool {
+    decode_iam_policy(url_encoded).is_ok_and(|observed| policies_equal(&observed, desired))
+}
+
 /// Undoes the rewriting IAM allows: `Statement` as one object or a list; `Action`,
 /// `NotAction`, `Resource`, `NotResource`, principals and condition values as one string or
 /// a list, in any order, with repeats. Lists become sorted and deduplicated, statements

@@ -60,6 +60,15 @@ pub fn execution_role_policy_arn(scope: &Scope) -> String {
     )
 }
 
+/// The Batch service-linked role: what AWS uses when a compute environment names none.
+pub fn batch_service_linked_role(scope: &Scope) -> String {
+    format!(
+        "arn:{}:iam::{}:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch",
+        scope.partition().as_str(),
+        scope.account()
+    )
+}
+
 /// The resources the inline policy grants access to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PolicyInputs<'a> {

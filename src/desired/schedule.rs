@@ -22,11 +22,6 @@ use croner::parser::{CronParser, Seconds, Year};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-/// Counting missed times stops here: the number is for a status message, and
-/// an every-minute schedule after a year of downtime must not walk 500 000
-/// times.
-pub const MISSED_LIMIT: u32 = 100;
-
 /// Without a last schedule time or a creation time, only a time this close
 /// to `now` fires (CronJob's behaviour for a fresh object).
 const FRESH_WINDOW: SignedDuration = SignedDuration::from_mins(1);
@@ -49,10 +44,6 @@ pub struct Decision {
     pub due: Option<Timestamp>,
     /// The first scheduled time strictly after `now`.
     pub next: Option<Timestamp>,
-    /// Scheduled times in `(last, now]` that will never run: the older ones
-    /// passed over by the single catch-up, plus the latest one when it is past
-    /// its deadline. Counting stops at [`MISSED_LIMIT`].
-    pub missed: u32,
 }
 
 /// Why a schedule cannot be evaluated. Messages are written to follow
@@ -113,40 +104,15 @@ pub fn decide(
             // years the cron crate searches; only the first is the user's error.
             schedule.check_fires(cron)?;
         }
-        return Ok(Decision {
-            due: None,
-            next,
-            missed: 0,
-        });
+        return Ok(Decision { due: None, next });
     };
-
-    let mut skipped = 0;
-    let mut cursor = latest;
-    while skipped < MISSED_LIMIT {
-        match schedule.latest_before(cursor) {
-            Some(t) if t > lower && t < cursor => {
-                skipped += 1;
-                cursor = t;
-            }
-            _ => break,
-        }
-    }
 
     // CronJob starts a run exactly at the deadline; only later is too late.
     let too_late = starting_deadline_seconds
         .is_some_and(|d| now.duration_since(latest) > SignedDuration::from_secs(d));
-    Ok(if too_late {
-        Decision {
-            due: None,
-            next,
-            missed: (skipped + 1).min(MISSED_LIMIT),
-        }
-    } else {
-        Decision {
-            due: Some(latest),
-            next,
-            missed: skipped,
-        }
+    Ok(Decision {
+        due: (!too_late).then_some(latest),
+        next,
     })
 }
 
@@ -214,18 +180,10 @@ impl Schedule {
     }
 
     fn latest_at_or_before(&self, at: Timestamp) -> Option<Timestamp> {
-        self.previous(at, true)
-    }
-
-    fn latest_before(&self, at: Timestamp) -> Option<Timestamp> {
-        self.previous(at, false)
-    }
-
-    fn previous(&self, at: Timestamp, inclusive: bool) -> Option<Timestamp> {
         let zoned = at.to_zoned(self.zone.clone());
-        let found = self.cron.find_previous_occurrence(&zoned, inclusive).ok()?;
+        let found = self.cron.find_previous_occurrence(&zoned, true).ok()?;
         // Never hand out a future time, whatever the crate returns.
-        Some(found.timestamp()).filter(|t| if inclusive { *t <= at } else { *t < at })
+        Some(found.timestamp()).filter(|t| *t <= at)
     }
 }
 
@@ -276,7 +234,6 @@ mod tests {
             Decision {
                 due: Some(ts("2025-01-15T10:00:00Z")),
                 next: Some(ts("2025-01-15T11:00:00Z")),
-                missed: 0,
             }
         );
         // Once handled, the same hour is not due again.
@@ -424,7 +381,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.due, Some(ts("2028-02-29T00:00:00Z")));
-        assert_eq!(d.missed, 0);
     }
 
     #[test]
@@ -449,7 +405,6 @@ mod tests {
         .unwrap();
         assert_eq!(d.due, Some(ts("2025-03-09T07:00:00Z")));
         assert_eq!(d.next, Some(ts("2025-03-10T06:30:00Z")));
-        assert_eq!(d.missed, 0);
         // A stepped minute field has no run in the gap at all.
         assert_eq!(
             next_after("*/30 2 * * *", "America/New_York", "2025-03-09T06:00:00Z"),
@@ -520,7 +475,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.due, Some(ts("2025-11-02T07:00:00Z")));
-        assert_eq!(d.missed, 5, "04:30, 05:00, 05:30, 06:00 and 06:30 UTC");
     }
 
     #[test]
@@ -545,7 +499,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.due, Some(ts("2025-10-26T00:30:00Z")));
-        assert_eq!(d.missed, 0);
     }
 
     #[test]
@@ -560,7 +513,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.due, Some(ts("2025-01-15T02:00:00Z")));
-        assert_eq!(d.missed, 4, "11th to 14th are skipped");
     }
 
     #[test]
@@ -579,12 +531,10 @@ mod tests {
         // An hour late with a 10-minute deadline: nothing runs, five missed.
         let d = run(600);
         assert_eq!(d.due, None);
-        assert_eq!(d.missed, 5);
         assert_eq!(d.next, Some(ts("2025-01-16T02:00:00Z")));
         // Exactly at the deadline still runs, as in CronJob.
         let d = run(3600);
         assert_eq!(d.due, Some(ts("2025-01-15T02:00:00Z")));
-        assert_eq!(d.missed, 4);
         let d = run(3599);
         assert_eq!(d.due, None);
     }
@@ -604,7 +554,6 @@ mod tests {
         .unwrap();
         assert_eq!(d.due, Some(ts("2025-06-01T12:34:00Z")));
         assert_eq!(d.next, Some(ts("2025-06-01T12:35:00Z")));
-        assert_eq!(d.missed, MISSED_LIMIT);
         let d = decide(
             "* * * * *",
             "UTC",
@@ -615,7 +564,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.due, None);
-        assert_eq!(d.missed, MISSED_LIMIT);
     }
 
     #[test]
@@ -644,7 +592,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.due, Some(ts("2025-01-15T10:00:00Z")));
-        assert_eq!(d.missed, 2);
         // Created exactly at a scheduled time: that time is not after creation.
         let d = decide(
             "0 * * * *",
@@ -680,7 +627,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.due, None);
-        assert_eq!(d.missed, 0);
     }
 
     #[test]
@@ -892,7 +838,6 @@ mod tests {
                     let next = d.next;
                     prop_assert!(next.is_some(), "a schedule that fires has a next time before 2130");
                     prop_assert!(next.is_some_and(|n| n > now));
-                    prop_assert!(d.missed <= MISSED_LIMIT);
                 }
                 Err(e) => prop_assert!(matches!(e, ScheduleError::NeverFires(_)), "{e}"),
             }

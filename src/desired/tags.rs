@@ -80,6 +80,44 @@ pub enum Ownership {
     Untagged,
 }
 
+impl Ownership {
+    /// Ours once adopted (with the adopt annotation): untagged, or tagged for
+    /// this namespace/name under an older UID.
+    pub fn adoptable(&self) -> bool {
+        matches!(
+            self,
+            Ownership::Untagged | Ownership::SameObjectOlderUid { .. }
+        )
+    }
+
+    /// Who the resource belongs to, for a message ("is not tagged by
+    /// batchnotify", "belongs to BatchNotification ns/name of cluster c").
+    pub fn describe(&self, expected: &Owner) -> String {
+        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        match self {
+            Ownership::Ours => "ours".to_string(),
+            Ownership::Untagged => "is not tagged by batchnotify".to_string(),
+            Ownership::SameObjectOlderUid { uid } => format!(
+                "is tagged for {}/{} under an older UID {}",
+                expected.namespace,
+                expected.name,
+                uid.clone().unwrap_or_default()
+            ),
+            Ownership::OtherObject {
+                cluster,
+                namespace,
+                name,
+                ..
+            } => format!(
+                "belongs to BatchNotification {}/{} of cluster {}",
+                or_unknown(namespace),
+                or_unknown(name),
+                or_unknown(cluster)
+            ),
+        }
+    }
+}
+
 /// Classifies a resource by its `observed` tags against the `expected` owner.
 pub fn classify_ownership(expected: &Owner, observed: &BTreeMap<String, String>) -> Ownership {
     let get = |key: &str| observed.get(key).cloned();

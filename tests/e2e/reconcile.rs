@@ -114,7 +114,11 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
         Some(&ctx.ns)
     );
 
-    // The state machine's definition is the seed's, ARNs substituted.
+    // The state machine's definition is the seed's, ARNs substituted; a
+    // managed job definition is named without its revision (Batch runs the
+    // latest ACTIVE one), so a new revision changes neither the definition
+    // nor the policy.
+    let (job_definition_unrevisioned, _) = job_definition.rsplit_once(':').expect("revision");
     let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
     let described = sfn
         .describe_state_machine()
@@ -126,7 +130,7 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
     assert!(
         documents_equal(
             &definition,
-            &seed_definition(&queue, &job_definition, &topic)
+            &seed_definition(&queue, job_definition_unrevisioned, &topic)
         ),
         "{definition:#}"
     );
@@ -152,8 +156,10 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
             assert_eq!(resources, [topic.as_str()]);
         }
         if actions.contains("batch:SubmitJob") {
+            let every_revision = format!("{job_definition_unrevisioned}:*");
             assert!(
-                resources.contains(&queue.as_str()) && resources.contains(&job_definition.as_str())
+                resources.contains(&queue.as_str()) && resources.contains(&every_revision.as_str()),
+                "{policy:#}"
             );
         }
     }
@@ -458,8 +464,15 @@ async fn updates_in_place_drift_is_corrected_and_steady_state_writes_nothing() {
         .send()
         .await
         .expect("describe");
+    // The definition names the job definition without its revision (Batch
+    // runs the latest ACTIVE one): a new revision changes neither it nor the
+    // role's policy.
+    let unrevisioned = new_def
+        .rsplit_once(':')
+        .map_or(new_def.as_str(), |(name, _)| name);
     assert!(
-        d.definition().contains("all good") && d.definition().contains(&new_def),
+        d.definition().contains("all good")
+            && d.definition().contains(&format!("\"{unrevisioned}\"")),
         "{}",
         d.definition()
     );
