@@ -1,5 +1,6 @@
-"""Step Functions' status-change events through EventBridge to SQS. In-process
-patches of moto 5.2.5, installed by `moto_launcher.py` before it serves.
+"""Step Functions' status-change events through EventBridge to SQS, and the
+EventBridge / SQS side of strict mode. In-process patches of moto 5.2.5,
+installed by `moto_launcher.py` before it serves.
 
 Always on, `--lenient` included (an event AWS sends is a fact of AWS, not a
 strictness rule; stock moto's Step Functions sends none):
@@ -18,6 +19,15 @@ strictness rule; stock moto's Step Functions sends none):
 * An execution that StopExecution ended stays as StopExecution left it: the
   interpreter, noticing the stop later, no longer moves its stopDate (or its
   status, when the program had just ended) after the ABORTED event was sent.
+
+Strict rules (`--lenient` turns them off, `--no-rule NAME` one of them):
+
+* ``sqs-target-policy``: EventBridge delivers to an SQS queue only when the
+  queue's policy lets `events.amazonaws.com` `sqs:SendMessage` (conditions such
+  as `aws:SourceArn` = the rule's ARN evaluated); otherwise the invocation fails,
+  is not retried, and the event is lost (metric `FailedInvocations`, namespace
+  `AWS/Events`, dimension `RuleName`, put in the emulator's CloudWatch). Stock
+  moto delivers whatever the policy says. It applies to PutEvents too.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import time
 import uuid
 from typing import Any
 
-RULES: tuple[str, ...] = ()
+RULES = ("sqs-target-policy",)
 
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -280,9 +290,115 @@ def install_emission() -> None:
     Execution._batchnotify_events = True
 
 
+# ------------------------------------------------------ sqs-target-policy --
+# "For Lambda, Amazon SNS, Amazon SQS, and Amazon CloudWatch Logs resources,
+# EventBridge uses resource-based policies": the queue policy must let the
+# service principal events.amazonaws.com sqs:SendMessage, typically only for the
+# rule (Condition ArnEquals aws:SourceArn = the rule's ARN).
+#   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sqs-permissions
+# A target EventBridge may not invoke fails without retry ("Errors such as
+# permission errors ... are not retried") and the invocation counts in the
+# rule's FailedInvocations metric.
+#   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+#   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html
+
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+
+
+def queue_policy_allows(policy_text: str | None, queue_arn: str, context: dict[str, str]) -> bool:
+    """Whether a queue policy lets EventBridge (`events.amazonaws.com`) send to the queue."""
+    from strict_access import _as_list, action_matches, conditions_match, resource_matches
+
+    if not policy_text:
+        return False
+    try:
+        policy = json.loads(policy_text)
+    except ValueError:
+        return False
+    allowed = False
+    for statement in _as_list(policy.get("Statement") if isinstance(policy, dict) else None):
+        if not isinstance(statement, dict) or "NotPrincipal" in statement:
+            continue  # NotPrincipal is not modelled: it never matches here
+        principal = statement.get("Principal")
+        if principal != "*" and not (
+            isinstance(principal, dict)
+            and (
+                EVENTS_PRINCIPAL in _as_list(principal.get("Service"))
+                or "*" in _as_list(principal.get("AWS"))
+            )
+        ):
+            continue
+        if "NotAction" in statement:
+            if any(action_matches(a, "sqs:SendMessage") for a in _as_list(statement["NotAction"])):
+                continue
+        elif not any(action_matches(a, "sqs:SendMessage") for a in _as_list(statement.get("Action"))):
+            continue
+        if "NotResource" in statement:
+            if any(resource_matches(r, queue_arn, context) for r in _as_list(statement["NotResource"])):
+                continue
+        elif "Resource" in statement and not any(
+            resource_matches(r, queue_arn, context) for r in _as_list(statement["Resource"])
+        ):
+            continue
+        if not conditions_match(statement.get("Condition"), context):
+            continue
+        effect = str(statement.get("Effect", "")).lower()
+        if effect == "deny":
+            return False
+        allowed = allowed or effect == "allow"
+    return allowed
+
+
+def put_metric(account: str, region: str, name: str, rule: str) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    cloudwatch_backends[account][region].put_metric_data(
+        namespace="AWS/Events",
+        metric_data=[
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": "RuleName", "Value": rule}],
+                "Value": 1.0,
+                "Unit": "Count",
+            }
+        ],
+    )
+
+
+def install_sqs_target_policy() -> None:
+    from moto.events.models import Rule
+    from moto.sqs import sqs_backends
+
+    if getattr(Rule, "_batchnotify_policy", False):
+        return
+    original = Rule._send_to_sqs_queue
+
+    def send_to_sqs_queue(self: Any, resource_id: str, event: dict, group_id: str | None = None) -> None:
+        queue = sqs_backends[self.account_id][self.region_name].queues.get(resource_id)
+        context = {
+            "aws:sourcearn": self.arn,
+            "aws:sourceaccount": self.account_id,
+            "aws:principalservicename": EVENTS_PRINCIPAL,
+        }
+        if queue is None or not queue_policy_allows(queue.policy, queue.queue_arn, context):
+            why = "no such queue" if queue is None else "its policy does not let events.amazonaws.com sqs:SendMessage"
+            log(f"rule {self.arn}: not delivered to queue {resource_id}: {why} (FailedInvocations)")
+            try:
+                put_metric(self.account_id, self.region_name, "FailedInvocations", self.name)
+            except Exception as err:
+                log(f"FailedInvocations metric not put: {err}")
+            return
+        original(self, resource_id, event, group_id)
+
+    Rule._send_to_sqs_queue = send_to_sqs_queue
+    Rule._batchnotify_policy = True
+
+
 # ----------------------------------------------------------- entry point --
 
 
 def install(args: Any) -> None:
     """Call after the other patches (it wraps StopExecution's strict patch), before serving."""
     install_emission()
+    if _rule_on(args, "sqs-target-policy"):
+        install_sqs_target_policy()

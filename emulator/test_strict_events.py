@@ -276,3 +276,40 @@ def test_lenient_sends_the_events_too(lenient):
     events = [e for e, _ in receive(lenient, url, until=ended(execution))]
     assert statuses_of(events, execution) == ["ABORTED"]
     assert list(events[-1]["detail"]) == DETAIL
+
+
+# -------------------------------------------------------- sqs-target-policy --
+
+
+def test_an_sqs_target_gets_events_only_when_its_policy_lets_eventbridge_send(strict, lenient):
+    def run(endpoint: str) -> dict[str, list[str]]:
+        cluster = suffix()
+        events, sqs = client("events", endpoint), client("sqs", endpoint)
+        rule = events.put_rule(Name=f"bn-{cluster}-status", EventPattern=json.dumps(operator_pattern(cluster)))["RuleArn"]
+        queues = {kind: new_queue(endpoint, f"bn-{cluster}-{kind}") for kind in ("none", "other-rule", "rule")}
+        other_rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/someone-else"
+        sqs.set_queue_attributes(QueueUrl=queues["other-rule"][0],
+                                 Attributes={"Policy": queue_policy(queues["other-rule"][1], other_rule)})
+        sqs.set_queue_attributes(QueueUrl=queues["rule"][0], Attributes={"Policy": queue_policy(queues["rule"][1], rule)})
+        events.put_targets(Rule=f"bn-{cluster}-status",
+                           Targets=[{"Id": kind, "Arn": arn} for kind, (_, arn) in queues.items()])
+        sfn = client("stepfunctions", endpoint)
+        execution = sfn.start_execution(stateMachineArn=machine(endpoint, f"bn-{cluster}-a", PASS), name="r")["executionArn"]
+        wait_for(lambda: sfn.describe_execution(executionArn=execution)["status"], lambda s: s == "SUCCEEDED")
+        got = {kind: statuses_of([e for e, _ in receive(endpoint, url, timeout=1, wait=1)], execution)
+               for kind, (url, _) in queues.items()}
+        got["failed"] = client("cloudwatch", endpoint).get_metric_statistics(
+            Namespace="AWS/Events", MetricName="FailedInvocations",
+            Dimensions=[{"Name": "RuleName", "Value": f"bn-{cluster}-status"}],
+            StartTime=time.time() - 600, EndTime=time.time() + 600, Period=3600, Statistics=["Sum"])["Datapoints"]
+        return got
+
+    got = run(strict)
+    assert got["rule"] == ["RUNNING", "SUCCEEDED"]
+    assert got["none"] == got["other-rule"] == []
+    # Two events lost at each of two queues, counted as AWS counts them.
+    assert [d["Sum"] for d in got["failed"]] == [4.0]
+    # Stock moto delivers whatever the policy says.
+    got = run(lenient)
+    assert got["none"] == got["other-rule"] == got["rule"] == ["RUNNING", "SUCCEEDED"]
+    assert got["failed"] == []
