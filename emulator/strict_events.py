@@ -28,6 +28,12 @@ Strict rules (`--lenient` turns them off, `--no-rule NAME` one of them):
   is not retried, and the event is lost (metric `FailedInvocations`, namespace
   `AWS/Events`, dimension `RuleName`, put in the emulator's CloudWatch). Stock
   moto delivers whatever the policy says. It applies to PutEvents too.
+* With strict_access's rules (``iam``, ``quotas``, ``paging``): EventBridge and
+  SQS requests (SQS in its JSON and its query protocol) map to IAM actions and
+  resources as the Service Authorization Reference has them, denials come in each
+  service's shape, EventBridge and SQS have their published quotas, and
+  ListRules / ListTargetsByRule / ListRuleNamesByTarget answer `--page-size`
+  items a page. See `extend_access`.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlparse
 
 RULES = ("sqs-target-policy",)
 
@@ -394,6 +401,263 @@ def install_sqs_target_policy() -> None:
     Rule._batchnotify_policy = True
 
 
+# ----------------------------------------------- strict_access, extended --
+# Service Authorization Reference: which resource each action names.
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
+# EventBridge: rules are arn:aws:events:R:A:rule/NAME on the default bus,
+# rule/BUS/NAME on another; ListRules and ListRuleNamesByTarget have no
+# resource-level permissions ("*"). SQS: queues are arn:aws:sqs:R:A:NAME;
+# ListQueues has no resource-level permissions.
+
+EVENTS_WITHOUT_RESOURCES = frozenset({"ListRules", "ListRuleNamesByTarget", "ListEventBuses"})
+# SQS's batch operations are authorised by the single message action.
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html
+SQS_BATCH_ACTIONS = {
+    "DeleteMessageBatch": "DeleteMessage",
+    "SendMessageBatch": "SendMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def _bus_segment(bus: Any) -> str:
+    name = str(bus or "default")
+    if name.startswith("arn:"):
+        name = name.split(":event-bus/", 1)[-1]
+    return "" if name == "default" else f"{name}/"
+
+
+def events_resources(call: Any, account: str) -> list[str]:
+    p, op, region = call.params, call.operation, call.region
+    if op in EVENTS_WITHOUT_RESOURCES:
+        return ["*"]
+    if op in ("TagResource", "UntagResource", "ListTagsForResource"):
+        return [p.get("ResourceARN") or "*"]
+    if op == "PutEvents":
+        buses = {str(e.get("EventBusName") or "default") for e in p.get("Entries") or [] if isinstance(e, dict)}
+        return [
+            b if b.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{b}"
+            for b in sorted(buses or {"default"})
+        ]
+    name = p.get("Name") or p.get("Rule")
+    if name:
+        return [f"arn:aws:events:{region}:{account}:rule/{_bus_segment(p.get('EventBusName'))}{name}"]
+    return ["*"]
+
+
+def sqs_queue_arn(region: str, account: str, url: str) -> str:
+    parts = [s for s in urlparse(url).path.split("/") if s]
+    if len(parts) >= 2:
+        return f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}"
+    return "*"
+
+
+def sqs_resources(call: Any, account: str) -> list[str]:
+    p, op, region = call.params, call.operation, call.region
+    if op == "ListQueues":
+        return ["*"]
+    if op in ("CreateQueue", "GetQueueUrl") and p.get("QueueName"):
+        owner = p.get("QueueOwnerAWSAccountId") or account
+        return [f"arn:aws:sqs:{region}:{owner}:{p['QueueName']}"]
+    # The query protocol may name the queue by the request's path instead.
+    return [sqs_queue_arn(region, account, p.get("QueueUrl") or call.environ.get("PATH_INFO", ""))]
+
+
+# Quotas.
+# EventBridge: "All EventBridge APIs other than PutEvents are limited to 50
+# requests per second by default"; PutEvents by Region (10,000 TPS in us-east-1,
+# 2,400 in us-east-2; 400 here elsewhere, the oldest published default).
+#   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html
+#   https://docs.aws.amazon.com/eventbridge/latest/userguide/cloudwatch-limits-eventbridge.html
+EVENTS_QUOTA = (50.0, 50.0)
+PUT_EVENTS_QUOTAS = {"us-east-1": (10000.0, 10000.0), "us-east-2": (2400.0, 2400.0)}
+PUT_EVENTS_DEFAULT = (400.0, 400.0)
+# SQS: "Standard queues support a nearly unlimited number of API calls per
+# second, per API action"; the only published API rate is tagging's: "Tagging
+# actions are limited to 30 TPS per AWS account."
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues.html
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-queues.html
+SQS_TAGGING = frozenset({"TagQueue", "UntagQueue", "ListQueueTags"})
+SQS_TAGGING_QUOTA = (30.0, 30.0)
+
+
+def quota(service: str, operation: str, region: str) -> tuple[float, float] | None:
+    if service == "events":
+        if operation == "PutEvents":
+            return PUT_EVENTS_QUOTAS.get(region, PUT_EVENTS_DEFAULT)
+        return EVENTS_QUOTA
+    if service == "sqs":
+        return SQS_TAGGING_QUOTA if operation in SQS_TAGGING else None
+    return None
+
+
+# Error shapes.
+# EventBridge (awsJson1_1): AccessDeniedException and ThrottlingException, HTTP 400
+#   https://docs.aws.amazon.com/eventbridge/latest/APIReference/CommonErrors.html
+# SQS answers AccessDenied (HTTP 403) and names the action in lower case, as
+# observed from AWS: "User: arn:aws:sts::...:assumed-role/... is not authorized
+# to perform: sqs:receivemessage on resource: arn:aws:sqs:us-east-1:...:queue
+# because no identity-based policy allows the sqs:receivemessage action"
+# (https://github.com/RaiderIO/keystone.guru/issues/3901). In its JSON protocol
+# (awsQueryCompatible) the query error code travels in the x-amzn-query-error
+# header, which SDKs read as the error code; throttling is RequestThrottled (400).
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-faqs.html
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html
+SQS_XML_NS = "http://queue.amazonaws.com/doc/2012-11-05/"
+
+
+def sqs_error(sa: Any, start_response: Any, call: Any, code: str, message: str, status: int) -> list[bytes]:
+    if call.protocol == "query":
+        return sa.error_response(start_response, call, code, message, status)
+    request_id = str(uuid.uuid4())
+    body = json.dumps({"__type": f"com.amazonaws.sqs#{code}", "message": message}).encode()
+    headers = [
+        ("Content-Type", "application/x-amz-json-1.0"),
+        ("x-amzn-RequestId", request_id),
+        ("x-amzn-ErrorType", f"com.amazonaws.sqs#{code}"),
+        ("x-amzn-query-error", f"{code};Sender"),
+    ]
+    return sa._send(start_response, status, headers, body)
+
+
+def extend_access(sa: Any) -> None:
+    """Teaches strict_access (module `sa`) EventBridge and SQS: which action and
+    resources a request names, their denials, quotas and throttling errors, the
+    SQS query protocol, and iam:PassRole for EventBridge's roles."""
+    if getattr(sa, "_batchnotify_events", False):
+        return
+    sa._XML_NS.setdefault("sqs", SQS_XML_NS)
+    account = sa.ACCOUNT
+
+    # SQS takes both protocols: JSON (X-Amz-Target: AmazonSQS.Op) and query
+    # (Action=Op, form-encoded). botocore's model says JSON only.
+    original_parse = sa.Call._parse
+
+    def parse(self: Any) -> None:
+        if self.service == "sqs" and not self.environ.get("HTTP_X_AMZ_TARGET"):
+            self.protocol = "query"
+        original_parse(self)
+
+    sa.Call._parse = parse
+
+    original_action = sa.Call.action
+
+    def action(self: Any) -> str:
+        if self.service == "sqs":
+            return f"sqs:{SQS_BATCH_ACTIONS.get(self.operation, self.operation)}"
+        return original_action.fget(self)
+
+    sa.Call.action = property(action)
+
+    original_resources = sa.resources
+
+    def resources(call: Any) -> list[str]:
+        if call.service == "events":
+            return events_resources(call, account)
+        if call.service == "sqs":
+            return sqs_resources(call, account)
+        return original_resources(call)
+
+    sa.resources = resources
+
+    original_denied = sa.denied_response
+
+    def denied_response(start_response: Any, call: Any, principal: str, action_: str, resource: str, explicit: bool) -> Any:
+        if call.service == "sqs" and action_.startswith("sqs:"):
+            message = sa.denied_message(principal, action_.lower(), resource, explicit)
+            return sqs_error(sa, start_response, call, "AccessDenied", message, 403)
+        return original_denied(start_response, call, principal, action_, resource, explicit)
+
+    sa.denied_response = denied_response
+
+    original_quota = sa.quota_for
+
+    def quota_for(service: str, operation: str, region: str) -> Any:
+        if service in ("events", "sqs"):
+            return quota(service, operation, region)
+        return original_quota(service, operation, region)
+
+    sa.quota_for = quota_for
+
+    original_throttled = sa.throttled_response
+
+    def throttled_response(start_response: Any, call: Any) -> Any:
+        if call.service == "sqs":
+            return sqs_error(sa, start_response, call, "RequestThrottled", "Rate exceeded", 400)
+        return original_throttled(start_response, call)
+
+    sa.throttled_response = throttled_response
+
+    # PutRule / PutTargets pass roles to EventBridge.
+    #   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html
+    original_passed = sa.passed_roles
+
+    def passed_roles(call: Any) -> list[tuple[str, str]]:
+        if call.service != "events":
+            return original_passed(call)
+        roles = []
+        if call.operation == "PutRule" and call.params.get("RoleArn"):
+            roles.append(call.params["RoleArn"])
+        if call.operation == "PutTargets":
+            roles += [t["RoleArn"] for t in call.params.get("Targets") or [] if isinstance(t, dict) and t.get("RoleArn")]
+        return [(sa.role_arn(r), EVENTS_PRINCIPAL) for r in roles]
+
+    sa.passed_roles = passed_roles
+
+    # "To be able to tag a queue on creation, you must have the sqs:CreateQueue
+    # and sqs:TagQueue permissions."
+    #   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+    original_authorize = sa.StrictAccess.authorize
+
+    def authorize(self: Any, call: Any, identity: Any, start_response: Any) -> Any:
+        refused = original_authorize(self, call, identity, start_response)
+        tagged = call.params.get("tags") or call.params.get("Tags") or any(
+            k.startswith("Tag.") for k in call.params
+        )
+        if refused is not None or not (
+            self.on["iam"] and call.service == "sqs" and call.operation == "CreateQueue" and tagged
+        ):
+            return refused
+        context = {"aws:username": identity.name, "aws:principalarn": identity.arn,
+                   "aws:principalaccount": account, "aws:requestedregion": call.region}
+        for resource in sqs_resources(call, account):
+            verdict = sa.evaluate(identity.documents, "sqs:TagQueue", resource, context)
+            if verdict != "allow":
+                return denied_response(start_response, call, identity.arn, "sqs:TagQueue", resource, verdict == "deny")
+        return None
+
+    sa.StrictAccess.authorize = authorize
+    sa._batchnotify_events = True
+
+
+# ------------------------------------------------------------------ paging --
+# ListRules, ListTargetsByRule, ListRuleNamesByTarget take Limit / NextToken
+# (moto pages them 50 at a time; AWS up to 100): strict mode pages them
+# `--page-size` items at a time.
+#   https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListRules.html
+#   https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_ListTargetsByRule.html
+
+
+def install_paging(page_size: int) -> None:
+    from moto.events.models import EventsBackend
+
+    if getattr(EventsBackend, "_batchnotify_paged", False):
+        return
+    for name in ("list_rules", "list_targets_by_rule", "list_rule_names_by_target"):
+        original = getattr(EventsBackend, name)
+
+        def paged(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            try:
+                asked = int(kwargs.get("limit") or 0)
+            except (TypeError, ValueError):
+                asked = 0
+            kwargs["limit"] = min(asked, page_size) if asked > 0 else page_size
+            return _original(self, *args, **kwargs)
+
+        setattr(EventsBackend, name, paged)
+    EventsBackend._batchnotify_paged = True
+
+
 # ----------------------------------------------------------- entry point --
 
 
@@ -402,3 +666,9 @@ def install(args: Any) -> None:
     install_emission()
     if _rule_on(args, "sqs-target-policy"):
         install_sqs_target_policy()
+    if not getattr(args, "lenient", False):
+        import strict_access
+
+        extend_access(strict_access)
+    if _rule_on(args, "paging"):
+        install_paging(max(1, int(getattr(args, "page_size", 2))))

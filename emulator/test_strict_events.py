@@ -313,3 +313,180 @@ def test_an_sqs_target_gets_events_only_when_its_policy_lets_eventbridge_send(st
     got = run(lenient)
     assert got["none"] == got["other-rule"] == got["rule"] == ["RUNNING", "SUCCEEDED"]
     assert got["failed"] == []
+
+
+# ---------------------------------------------------------------- IAM --
+
+OPERATOR = [
+    {"Effect": "Allow", "Resource": "arn:aws:events:*:*:rule/bn-*", "Action": [
+        "events:PutRule", "events:DescribeRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets",
+        "events:ListTargetsByRule", "events:TagResource", "events:ListTagsForResource"]},
+    {"Effect": "Allow", "Resource": "*", "Action": "events:ListRules"},
+    {"Effect": "Allow", "Resource": "arn:aws:sqs:*:*:bn-*", "Action": [
+        "sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:GetQueueUrl", "sqs:DeleteQueue",
+        "sqs:TagQueue", "sqs:ListQueueTags", "sqs:ReceiveMessage", "sqs:DeleteMessage"]},
+]
+
+
+def user(endpoint: str, *statements: dict) -> dict:
+    iam = client("iam", endpoint)
+    name = f"u-{suffix()}"
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def signed_query(endpoint: str, key: dict, params: dict) -> tuple[int, str]:
+    """An SQS request in the query protocol (Action=..., form-encoded), signed with `key`."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = urllib.parse.urlencode(dict(params, Version="2012-11-05"))
+    request = AWSRequest(method="POST", url=endpoint + "/", data=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    SigV4Auth(Credentials(key["aws_access_key_id"], key["aws_secret_access_key"]), "sqs", REGION).add_auth(request)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(
+                endpoint + "/", data=body.encode(), headers=dict(request.headers), method="POST")) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_eventbridge_and_sqs_requests_are_authorised_as_iam_says(strict, lenient):
+    key = user(strict, *OPERATOR)
+    events, sqs = one_try("events", strict, key), one_try("sqs", strict, key)
+    name = f"bn-{suffix()}"
+    pattern = json.dumps(operator_pattern("c"))
+    # What the operator will do, allowed by a policy scoped to bn-* names.
+    rule = events.put_rule(Name=name, EventPattern=pattern, Tags=[{"Key": "owner", "Value": "bn"}])["RuleArn"]
+    assert events.describe_rule(Name=name)["Arn"] == rule
+    url = sqs.create_queue(QueueName=name, tags={"owner": "bn"})["QueueUrl"]
+    assert sqs.get_queue_url(QueueName=name)["QueueUrl"] == url
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": queue_policy(arn, rule)})
+    sqs.tag_queue(QueueUrl=url, Tags={"cluster": "c"})
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"owner": "bn", "cluster": "c"}
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule=name)["Targets"]] == [arn]
+    events.tag_resource(ResourceARN=rule, Tags=[{"Key": "cluster", "Value": "c"}])
+    assert {t["Key"] for t in events.list_tags_for_resource(ResourceARN=rule)["Tags"]} == {"owner", "cluster"}
+    assert name in [r["Name"] for r in events.list_rules(NamePrefix=name)["Rules"]]
+    client("sqs", strict).send_message(QueueUrl=url, MessageBody="{}")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": "0", "ReceiptHandle": messages[0]["ReceiptHandle"]}])["Successful"] == [{"Id": "0"}]
+
+    # Outside bn-*: each service's denial, naming the action and the resource.
+    assert error_of(events.put_rule, Name="other", EventPattern=pattern) == (
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{ACCOUNT}:user/{key_user(strict, key)} is not authorized to perform: events:PutRule "
+        f"on resource: arn:aws:events:{REGION}:{ACCOUNT}:rule/other because no identity-based policy allows "
+        "the events:PutRule action",
+        400,
+    )
+    other_url = client("sqs", strict).create_queue(QueueName=f"other-{suffix()}")["QueueUrl"]
+    other = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{other_url.rsplit('/', 1)[-1]}"
+    code, message, status = error_of(sqs.receive_message, QueueUrl=other_url, WaitTimeSeconds=1)
+    assert (code, status) == ("AccessDenied", 403)
+    assert message.endswith(f"is not authorized to perform: sqs:receivemessage on resource: {other} "
+                            "because no identity-based policy allows the sqs:receivemessage action")
+    # The query protocol is authorised the same way, and answered in XML.
+    status, body = signed_query(strict, key, {"Action": "ReceiveMessage", "QueueUrl": other_url})
+    assert status == 403 and "<Code>AccessDenied</Code>" in body and f"sqs:receivemessage on resource: {other} " in body
+    status, body = signed_query(strict, key, {"Action": "GetQueueUrl", "QueueName": name})
+    assert status == 200 and url.rsplit("/", 1)[-1] in body
+
+    # DeleteMessageBatch is sqs:DeleteMessage; tags on CreateQueue need sqs:TagQueue too.
+    narrow = user(strict, {"Effect": "Allow", "Resource": "*", "Action": ["sqs:ReceiveMessage", "sqs:CreateQueue"]})
+    code, message, _ = error_of(one_try("sqs", strict, narrow).delete_message_batch, QueueUrl=url,
+                                Entries=[{"Id": "0", "ReceiptHandle": "x"}])
+    assert code == "AccessDenied" and f"sqs:deletemessage on resource: {arn} " in message
+    code, message, _ = error_of(one_try("sqs", strict, narrow).create_queue, QueueName=f"bn-{suffix()}", tags={"a": "b"})
+    assert code == "AccessDenied" and "sqs:tagqueue" in message
+    # ListRules has no resource-level permissions: a policy naming rules does not allow it.
+    scoped = user(strict, OPERATOR[0])
+    code, message, _ = error_of(one_try("events", strict, scoped).list_rules)
+    assert code == "AccessDeniedException" and "events:ListRules on resource: * " in message
+
+    counted = json.loads(urllib.request.urlopen(strict + "/_batchnotify/requests").read())[key["aws_access_key_id"]]
+    assert counted["events:PutRule"] == 2 and counted["sqs:ReceiveMessage"] == 3
+
+    events.remove_targets(Rule=name, Ids=["queue"])
+    events.delete_rule(Name=name)
+    sqs.delete_queue(QueueUrl=url)
+    # Stock moto lets any key do anything.
+    one_try("events", lenient, ANY_KEY).put_rule(Name="other", EventPattern=pattern)
+    lenient_url = one_try("sqs", lenient, ANY_KEY).create_queue(QueueName="other")["QueueUrl"]
+    one_try("sqs", lenient, ANY_KEY).receive_message(QueueUrl=lenient_url)
+
+
+def key_user(endpoint: str, key: dict) -> str:
+    return one_try("sts", endpoint, key).get_caller_identity()["Arn"].rsplit("/", 1)[-1]
+
+
+# ------------------------------------------------------------- quotas --
+
+
+def test_eventbridge_apis_are_throttled_and_sqs_only_for_tagging():
+    # A tenth of every bucket: EventBridge 5 (refill 5/s), SQS tagging 3 (refill 3/s).
+    proc = start("--quota-scale", "0.1")
+    try:
+        endpoint = endpoint_of(proc)
+        name = f"bn-{suffix()}"
+        client("events", endpoint).put_rule(Name=name, EventPattern=json.dumps(operator_pattern("c")))
+        url, _ = new_queue(endpoint, name)
+        key = user(endpoint, *OPERATOR)
+        events, sqs = one_try("events", endpoint, key), one_try("sqs", endpoint, key)
+
+        def attempts_until_throttled(call, limit: int = 40) -> tuple[int, dict | None]:
+            for attempt in range(1, limit + 1):
+                try:
+                    call()
+                except botocore.exceptions.ClientError as err:
+                    return attempt, err.response
+            return limit, None
+
+        attempts, error = attempts_until_throttled(lambda: events.describe_rule(Name=name))
+        assert error is not None and 5 < attempts <= 15, attempts
+        assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ThrottlingException", 400)
+        attempts, error = attempts_until_throttled(lambda: sqs.list_queue_tags(QueueUrl=url))
+        assert error is not None and 3 < attempts <= 12, attempts
+        assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("RequestThrottled", 400)
+        # "Nearly unlimited" API calls per second for the message actions.
+        assert attempts_until_throttled(lambda: sqs.receive_message(QueueUrl=url), limit=40) == (40, None)
+        throttled = json.loads(urllib.request.urlopen(endpoint + "/_batchnotify/throttles").read())
+        assert throttled[key["aws_access_key_id"]] == {"events:DescribeRule": 1, "sqs:ListQueueTags": 1}
+    finally:
+        stop(proc)
+
+
+# ------------------------------------------------------------- paging --
+
+
+def test_rules_and_targets_come_in_small_pages(strict, lenient):
+    def pages(call, key: str, **kwargs) -> list[int]:
+        sizes = []
+        while True:
+            page = call(**kwargs)
+            sizes.append(len(page[key]))
+            if not page.get("NextToken"):
+                return sizes
+            kwargs["NextToken"] = page["NextToken"]
+
+    prefixes = {}
+    for endpoint, expected in ((strict, [2, 1]), (lenient, [3])):
+        events = client("events", endpoint)
+        prefix = prefixes[endpoint] = f"bn-{suffix()}"
+        _, queue = new_queue(endpoint, prefix)
+        for i in range(3):
+            events.put_rule(Name=f"{prefix}-{i}", EventPattern=json.dumps(operator_pattern("c")))
+            events.put_targets(Rule=f"{prefix}-{i}", Targets=[{"Id": "q", "Arn": queue}])
+        events.put_targets(Rule=f"{prefix}-0", Targets=[{"Id": f"q{i}", "Arn": f"{queue}-{i}"} for i in range(2)])
+        assert pages(events.list_rules, "Rules", NamePrefix=prefix) == expected
+        assert pages(events.list_targets_by_rule, "Targets", Rule=f"{prefix}-0") == expected
+        assert pages(events.list_rule_names_by_target, "RuleNames", TargetArn=queue) == expected
+    assert pages(client("events", strict).list_rules, "Rules", NamePrefix=prefixes[strict], Limit=1) == [1, 1, 1]
