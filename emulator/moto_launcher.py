@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
 
     strict_access.add_arguments(parser)
     import strict_batch
+    import strict_events
     import strict_validation
 
     strict_batch.add_arguments(parser)
@@ -437,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         # After patch_batch_failure_switch: strict_batch's job runner replaces it.
         strict_batch.install(args)
         strict_validation.install(args)
+    if not args.stock:  # Step Functions' events exist on AWS whatever the mode
+        strict_events.install(args)
     app = DomainDispatcherApplication(create_backend_app)
     if not args.lenient:
         app = strict_access.wrap(app, args)
