@@ -13,8 +13,9 @@ from launch import clean_env
 def _client_env():
     """boto3 in the tests sees the same clean environment as the launcher."""
     saved = dict(os.environ)
+    clean = clean_env()  # read before clearing: PATH, HOME and the rest stay
     os.environ.clear()
-    os.environ.update(clean_env())
+    os.environ.update(clean)
     yield
     os.environ.clear()
     os.environ.update(saved)

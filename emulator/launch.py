@@ -66,3 +66,133 @@ def client(service: str, endpoint: str):
 def suffix() -> str:
     """A short random suffix for names a test makes."""
     return uuid.uuid4().hex[:8]
+
+
+def wait_for(fetch, done, timeout: float = 15.0, interval: float = 0.1):
+    """Calls `fetch` until `done(value)`; returns that value, or fails after `timeout` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"still {value!r} after {timeout} s"
+        time.sleep(interval)
+
+
+STATES_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
+def state_machine(endpoint: str, definition: dict | str, name: str | None = None) -> str:
+    """Creates a state machine with a new role Step Functions may assume, retrying
+    while the role propagates (strict mode), as a user's tooling must on AWS."""
+    import json
+    import time
+
+    import botocore.exceptions
+
+    role = client("iam", endpoint).create_role(
+        RoleName=f"sm-{suffix()}", AssumeRolePolicyDocument=json.dumps(STATES_TRUST)
+    )["Role"]["Arn"]
+    text = definition if isinstance(definition, str) else json.dumps(definition)
+    sfn = client("stepfunctions", endpoint)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return sfn.create_state_machine(
+                name=name or f"sm-{suffix()}", definition=text, roleArn=role
+            )["stateMachineArn"]
+        except botocore.exceptions.ClientError as err:
+            if err.response["Error"]["Code"] != "AccessDeniedException" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def finished(endpoint: str, execution_arn: str, timeout: float = 30.0) -> dict:
+    """DescribeExecution once the execution is no longer RUNNING."""
+    sfn = client("stepfunctions", endpoint)
+    return wait_for(
+        lambda: sfn.describe_execution(executionArn=execution_arn),
+        lambda d: d["status"] != "RUNNING",
+        timeout=timeout,
+        interval=0.05,
+    )
+
+
+def history(endpoint: str, execution_arn: str) -> list[dict]:
+    """Every event of an execution, across pages."""
+    pages = client("stepfunctions", endpoint).get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn
+    )
+    return [event for page in pages for event in page["events"]]
+
+
+def sqs_subscriber(endpoint: str, topic_arn: str) -> str:
+    """A new SQS queue subscribed to the topic with raw delivery (the body is the
+    published Message, byte for byte); returns its URL."""
+    sqs, sns = client("sqs", endpoint), client("sns", endpoint)
+    url = sqs.create_queue(QueueName=f"sub-{suffix()}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return url
+
+
+def received(endpoint: str, queue_url: str, count: int = 1, timeout: float = 10.0) -> list[str]:
+    """The bodies of `count` messages from the queue (fails if fewer arrive)."""
+    import time
+
+    sqs = client("sqs", endpoint)
+    bodies: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(bodies) < count:
+        assert time.monotonic() < deadline, f"{len(bodies)} of {count} messages after {timeout} s: {bodies}"
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in got.get("Messages", []):
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+BATCH_SERVICE_ROLE = (
+    "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
+)
+
+
+def batch_queue(endpoint: str, name: str) -> str:
+    """An ENABLED job queue on a new unmanaged compute environment, both VALID."""
+    batch = client("batch", endpoint)
+    ce = batch.create_compute_environment(
+        computeEnvironmentName=name, type="UNMANAGED", state="ENABLED", serviceRole=BATCH_SERVICE_ROLE
+    )["computeEnvironmentArn"]
+    wait_for(
+        lambda: batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]["status"],
+        lambda status: status == "VALID",
+    )
+    queue = batch.create_job_queue(
+        jobQueueName=name, state="ENABLED", priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )["jobQueueArn"]
+    wait_for(
+        lambda: batch.describe_job_queues(jobQueues=[queue])["jobQueues"][0]["status"],
+        lambda status: status == "VALID",
+    )
+    return queue
+
+
+def container_job_definition(endpoint: str, name: str) -> str:
+    """An EC2 container job definition (busybox echo)."""
+    return client("batch", endpoint).register_job_definition(
+        jobDefinitionName=name,
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["echo", "hello"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+        },
+    )["jobDefinitionArn"]

@@ -34,8 +34,8 @@ writes the port to `--port-file` if given), then serves until SIGTERM/SIGINT.
 is necessary.
 
 Strict mode is the default: the strict_*.py modules make the emulator refuse
-what AWS refuses (IAM, quotas, paging, eventual consistency, Batch lifecycle;
-see each module). `--lenient` turns every strict rule off; `--no-rule NAME`
+what AWS refuses (IAM, quotas, paging, eventual consistency, Batch lifecycle,
+Step Functions' context object and intrinsic functions; see each module). `--lenient` turns every strict rule off; `--no-rule NAME`
 turns one off; `--delays fast|realistic` and `--delay NAME=SECONDS` set delays.
 """
 
@@ -411,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     strict_access.add_arguments(parser)
     import strict_batch
     import strict_events
+    import strict_states
     import strict_validation
 
     strict_batch.add_arguments(parser)
@@ -437,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         strict_access.install(args)
         # After patch_batch_failure_switch: strict_batch's job runner replaces it.
         strict_batch.install(args)
+        # The Step Functions interpreter's context object and intrinsic functions.
+        strict_states.install(args)
         strict_validation.install(args)
     if not args.stock:  # Step Functions' events exist on AWS whatever the mode
         strict_events.install(args)

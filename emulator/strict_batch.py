@@ -730,6 +730,28 @@ def install_jobs(args: Any) -> None:
     Job.describe_short = describe_short
     Job.describe = describe
 
+    # DescribeJobs lists a job's container environment once: "environment: The
+    # environment variables to pass to a container."
+    # https://docs.aws.amazon.com/batch/latest/APIReference/API_ContainerDetail.html
+    # moto appends AWS_BATCH_JOB_ID (and the definition's variables) to the job's
+    # containerOverrides list on every describe, so a job that Step Functions
+    # polls (its .sync adds MANAGED_BY_AWS to the overrides) listed it once more
+    # per poll, in the task's output and in its failure's Cause.
+    orig_property = Job._get_container_property
+
+    def get_container_property(self: Any, p: str, default: Any) -> Any:
+        overrides = self.container_overrides
+        if p != "environment" or not isinstance(overrides.get(p), list):
+            return orig_property(self, p, default)
+        saved = overrides[p]
+        overrides[p] = list(saved)  # moto appends to the list it reads
+        try:
+            return orig_property(self, p, default)
+        finally:
+            overrides[p] = saved
+
+    Job._get_container_property = get_container_property
+
     # CancelJob applies to SUBMITTED, PENDING and RUNNABLE jobs only.
     # https://docs.aws.amazon.com/batch/latest/APIReference/API_CancelJob.html
     from moto.batch.models import BatchBackend

@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from launch import client, endpoint_of, start, stop, suffix
+from launch import client, endpoint_of, start, state_machine, stop, suffix, wait_for
 
 import botocore.exceptions
 import pytest
@@ -41,16 +41,6 @@ def refused(call, *args, **kwargs) -> dict:
     with pytest.raises(botocore.exceptions.ClientError) as err:
         call(*args, **kwargs)
     return err.value.response["Error"]
-
-
-def wait_for(fetch, done, timeout: float = 15.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"still {value!r} after {timeout} s"
-        time.sleep(interval)
 
 
 def ce_status(batch, arn: str) -> str:
@@ -277,9 +267,6 @@ def test_held_jobs_stay_runnable_until_cancelled_or_the_time_limit_action(endpoi
 
 
 def sync_machine(endpoint: str, queue: str, jobdef: str, topic: str) -> str:
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    role = client("iam", endpoint).create_role(RoleName=f"sm-{suffix()}", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     definition = {
         "StartAt": "Submit Batch Job",
         "States": {
@@ -296,17 +283,8 @@ def sync_machine(endpoint: str, queue: str, jobdef: str, topic: str) -> str:
                                "Parameters": {"Message": "failed", "TopicArn": topic}, "End": True},
         },
     }
-    sfn = client("stepfunctions", endpoint)
-    deadline = time.monotonic() + 15
-    while True:  # a new role takes a moment to be assumable (strict_access)
-        try:
-            return sfn.create_state_machine(
-                name=f"sm-{suffix()}", definition=json.dumps(definition), roleArn=role
-            )["stateMachineArn"]
-        except botocore.exceptions.ClientError as err:
-            if err.response["Error"]["Code"] != "AccessDeniedException" or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    # A new role takes a moment to be assumable (strict_access): state_machine retries.
+    return state_machine(endpoint, definition)
 
 
 def test_step_functions_sync_task_waits_for_the_slower_jobs(endpoint):

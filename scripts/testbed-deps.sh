@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the test bed needs, once, into a cache outside the clone keyed
 # by version: the control plane (kube-apiserver, etcd, kubectl built from
-# controlplane/), the emulator's virtualenv (emulator/requirements.txt) and
+# controlplane/), the emulator's virtualenv (emulator/requirements.txt),
 # the checkers the tests consult (tools/: kstatus, Flux, Prometheus rules,
-# hadolint).
+# hadolint) and the Amazon States Language validator (npm asl-validator,
+# pinned with its whole tree by tools/asl-validator/package-lock.json).
+#
+# Where each lands ($cache is $BATCHNOTIFY_CACHE, default ~/.cache/batchnotify):
+#   $cache/controlplane-<k8s version>/      etcd, kube-apiserver, kubectl
+#   $cache/moto-<moto version>/bin/python   the emulator's Python
+#   $cache/checks/                          bn-checks, hadolint
+#   $cache/asl-validator-<version>/node_modules/.bin/asl-validator
+#       run as `asl-validator --json-path FILE` (exit 0: a valid definition);
+#       BATCHNOTIFY_ASL_VALIDATOR overrides the folder.
 # A warm run only compares stamps; a cold run builds (about 3–7 min on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,4 +57,19 @@ if [ "$(cat "$tools_dir/.stamp" 2>/dev/null)" != "$tools_stamp" ]; then
   tools/build.sh "$tools_dir"
   echo "$tools_stamp" > "$tools_dir/.stamp"
   echo "== checkers built in $((SECONDS - start)) s" >&2
+fi
+
+asl_version=$(sed -n 's/^ *"asl-validator": "\([^"]*\)".*/\1/p' tools/asl-validator/package.json)
+asl_dir=${BATCHNOTIFY_ASL_VALIDATOR:-$cache/asl-validator-$asl_version}
+asl_stamp=$(stamp_of tools/asl-validator/package.json tools/asl-validator/package-lock.json)
+if [ "$(cat "$asl_dir/.stamp" 2>/dev/null)" != "$asl_stamp" ]; then
+  command -v npm >/dev/null || { echo "npm (node 20 or later) is needed for asl-validator" >&2; exit 1; }
+  echo "== installing asl-validator $asl_version into $asl_dir" >&2
+  rm -rf "$asl_dir"
+  mkdir -p "$asl_dir"
+  cp tools/asl-validator/package.json tools/asl-validator/package-lock.json "$asl_dir/"
+  # npm ci: exactly the lock's versions and integrity hashes, or it fails.
+  (cd "$asl_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  "$asl_dir/node_modules/.bin/asl-validator" --version >/dev/null
+  echo "$asl_stamp" > "$asl_dir/.stamp"
 fi
