@@ -161,10 +161,11 @@ apply_sample() {
   local name=$1 arn
   read -r queue_url arn < <(timeout 30 "$py" scripts/demo_aws.py queue "$name-notified") ||
     fail "create the SQS queue"
-  timeout 30 "$py" scripts/demo_aws.py manifest examples/sample.yaml "$name" "$arn" \
+  timeout 30 "$py" scripts/demo_aws.py manifest examples/sample.yaml "$name" "$arn" ${2:+"$2"} \
     >"$work/$name.json" 2>"$work/$name.note" || fail "build the manifest: $(cat "$work/$name.note")"
   say "examples/sample.yaml as \"$name\", with the placeholders filled in for the emulator:"
   note "  $(cat "$work/$name.note")"
+  [ -z "${2:-}" ] || note "  and spec.messages.failure: \"$2\" (fields of the run, rendered by Step Functions)"
   note "  and spec.topic.managed.subscriptions: sqs → $arn, so we can read the notification"
   note "  (spec.run.trigger \"1\" starts one run: each new value of it starts exactly one more)"
   applied_at=$(date +%s.%N)
@@ -271,7 +272,8 @@ say "\"must-fail\" as FAILED (emulator/moto_launcher.py). The managed job defini
 say "after the object (bn-<cluster>-<namespace>-<name>-<hash>), so this object's job fails —"
 say "as a container exiting non-zero would on AWS. The state machine catches the failure and"
 say "publishes the failure message; the execution itself SUCCEEDS (it delivered the notification)."
-apply_sample "$fail_name"
+failure_template='Batch job {jobName} ({jobId}) {status}: {statusReason}, exit code {exitCode} - logs {logStreamName}'
+apply_sample "$fail_name" "$failure_template"
 follow "$fail_name" 60
 expect "Ready" "$(condition "$fail_name" Ready status)" True
 expect "RunSucceeded" "$(condition "$fail_name" RunSucceeded status)" False
@@ -283,7 +285,8 @@ get "$fail_name" '{.status.lastRun.cause}' >"$work/cause.json"
 say "lastRun.cause: $("$py" scripts/demo_aws.py cause <"$work/cause.json")"
 job_id=$(get "$fail_name" '{.status.lastRun.batchJobId}')
 say "AWS Batch: $(timeout 30 "$py" scripts/demo_aws.py job "$job_id")" || fail "describe job $job_id"
-evidence "$fail_name" RunFailed "Batch job submitted through Step Functions failed"
+failure_message="Batch job BatchJobNotification ($job_id) FAILED: $(get "$fail_name" '{.status.lastRun.jobStatusReason}'), exit code $(get "$fail_name" '{.status.lastRun.exitCode}') - logs $(get "$fail_name" '{.status.lastRun.logStreamName}')"
+evidence "$fail_name" RunFailed "$failure_message"
 
 say "the operator's metrics ($C\$ curl -s 127.0.0.1:$port/metrics$N, some of them):"
 timeout 10 "$py" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \

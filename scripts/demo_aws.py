@@ -61,7 +61,7 @@ def network() -> dict:
         return json.load(resp)
 
 
-def manifest(path: str, name: str, queue_arn: str) -> None:
+def manifest(path: str, name: str, queue_arn: str, failure: str | None = None) -> None:
     with open(path) as f:
         obj = yaml.safe_load(f)
     obj["metadata"]["name"] = name
@@ -71,6 +71,8 @@ def manifest(path: str, name: str, queue_arn: str) -> None:
     ce["securityGroupIds"] = net["securityGroupIds"][:1]
     topic = obj["spec"]["topic"]["managed"]
     topic["subscriptions"] = [{"protocol": "sqs", "endpoint": queue_arn}]
+    if failure:
+        obj["spec"]["messages"] = {"failure": failure}
     json.dump(obj, sys.stdout, indent=2)
     print()
     print(
@@ -177,6 +179,8 @@ def main(argv: list[str]) -> int:
             queue(name)
         case ["manifest", path, name, queue_arn]:
             manifest(path, name, queue_arn)
+        case ["manifest", path, name, queue_arn, failure]:
+            manifest(path, name, queue_arn, failure)
         case ["receive", url, seconds]:
             return receive(url, float(seconds))
         case ["cause"]:

@@ -230,6 +230,26 @@ pub struct ManagedJobQueue {
 
     /// Where the queue's jobs run: exactly one of `arn` or `managed`.
     pub compute_environment: ComputeEnvironment,
+
+    /// What AWS Batch does with a job stuck RUNNABLE (no capacity can place it) after
+    /// `maxTimeSeconds`: `CANCEL` it, with `reason` as its status reason. At most 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 5))]
+    pub job_state_time_limit_actions: Option<Vec<JobStateTimeLimitAction>>,
+}
+
+/// One of AWS Batch's time limits on a state of the queue's jobs.
+/// https://docs.aws.amazon.com/batch/latest/APIReference/API_JobStateTimeLimitAction.html
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStateTimeLimitAction {
+    /// The status reason the job gets, 1-256 characters, e.g.
+    /// `CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY`.
+    #[schemars(length(min = 1, max = 256))]
+    pub reason: String,
+    /// How long a job may stay RUNNABLE, 600-86400 seconds.
+    #[schemars(range(min = 600, max = 86400))]
+    pub max_time_seconds: u32,
 }
 
 /// The queue's compute environment: exactly one of `arn` or `managed`.
@@ -566,7 +586,13 @@ impl SubscriptionProtocol {
     }
 }
 
-/// The texts published to the topic.
+/// The texts published to the topic. They may name fields of the run in braces, rendered
+/// by Step Functions when it publishes: `{jobId}`, `{jobName}`, `{status}` (the Batch job's
+/// SUCCEEDED or FAILED), `{statusReason}`, `{exitCode}`, `{attempts}`, `{logStreamName}`,
+/// `{jobUrl}` and `{executionUrl}` (AWS console links), `{executionName}`, `{namespace}`,
+/// `{name}`, `{trigger}`, `{scheduledTime}` and `{error}` (the Step Functions error, e.g.
+/// `States.TaskFailed`). A field the run does not have renders `null`. `{{` and `}}` are
+/// literal braces; any other brace is refused.
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Messages {
@@ -575,15 +601,36 @@ pub struct Messages {
     /// the state machine definition's 1 MiB). Default: "Batch job submitted through Step
     /// Functions succeeded".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 16384))]
+    #[schemars(
+        length(min = 1, max = 16384),
+        pattern(crate::desired::messages::PATTERN)
+    )]
     pub success: Option<String>,
 
     /// Published when the Batch job failed, could not be submitted, or the run failed
     /// otherwise; 1-16384 characters. Default: "Batch job submitted through Step Functions
     /// failed".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 16384))]
+    #[schemars(
+        length(min = 1, max = 16384),
+        pattern(crate::desired::messages::PATTERN)
+    )]
     pub failure: Option<String>,
+
+    /// `Text` publishes the texts above; `Json` publishes one JSON document with every field
+    /// of the run (the names above as keys), for machine subscribers. Default: `Text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<MessageFormat>,
+}
+
+// How notifications are published.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, Default)]
+pub enum MessageFormat {
+    /// The texts of success and failure.
+    #[default]
+    Text,
+    /// One JSON document with every field of the run.
+    Json,
 }
 
 /// When runs (Step Functions executions) start.
@@ -634,6 +681,23 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub history_limit: Option<u32>,
+
+    /// Passed to each run's Batch job as its `Parameters` (the `Ref::name` substitutions in
+    /// the job definition's command); each run records the parameters it ran with. At most
+    /// 50; names of letters, digits, `_` and `-` (1-128), values at most 4096 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 50, "x-kubernetes-validations" = [{
+        "rule": v::PARAMETER_NAMES,
+        "message": "parameter names are 1-128 letters, digits, _ or -, values at most 4096 characters"
+    }]))]
+    pub parameters: Option<BTreeMap<String, String>>,
+
+    /// A run whose Batch job waits RUNNABLE (no capacity to place it) longer than this many
+    /// seconds raises a Warning Event and says so on RunSucceeded (still Unknown), 10-604800.
+    /// Default: 1800.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 604800))]
+    pub runnable_warning_seconds: Option<u32>,
 }
 
 // What a scheduled run does while an earlier run is still going.
@@ -722,6 +786,14 @@ impl BatchNotificationSpec {
             .as_ref()
             .and_then(|m| m.failure.as_deref())
             .unwrap_or(DEFAULT_FAILURE_MESSAGE)
+    }
+
+    /// `messages.format`, or Text.
+    pub fn message_format(&self) -> MessageFormat {
+        self.messages
+            .as_ref()
+            .and_then(|m| m.format)
+            .unwrap_or_default()
     }
 
     /// `tags`, or none.
@@ -845,6 +917,16 @@ impl Topic {
 
 impl Run {
     /// `historyLimit`, or 10.
+    /// `runnableWarningSeconds`, or 1800.
+    pub fn runnable_warning_seconds(&self) -> u32 {
+        self.runnable_warning_seconds.unwrap_or(1800)
+    }
+
+    /// `parameters`, or none.
+    pub fn parameters(&self) -> BTreeMap<String, String> {
+        self.parameters.clone().unwrap_or_default()
+    }
+
     pub fn history_limit(&self) -> u32 {
         self.history_limit.unwrap_or(DEFAULT_HISTORY_LIMIT)
     }

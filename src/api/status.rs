@@ -76,6 +76,12 @@ pub struct BatchNotificationStatus {
     #[schemars(extend("format" = "date-time"))]
     pub next_scheduled_run: Option<String>,
 
+    /// How many runs this object has started (triggered and scheduled): the next run's
+    /// sequence number is one more. Written with the run's record, so a crash before the
+    /// write starts the same execution again (its name carries the number), never a second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_sequence: Option<u64>,
+
     /// The last `spec.run.trigger` value a run was started for. A run starts when
     /// `spec.run.trigger` differs from it, so re-applying the same manifest starts nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,11 +107,16 @@ pub struct SubscriptionStatus {
 }
 
 /// One run: a Step Functions execution of the state machine.
-#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct RunStatus {
-    /// The execution's name, derived from the object's UID and the trigger or scheduled time.
+    /// The execution's name, derived from the object's UID, the run's sequence number and
+    /// the trigger, or from the scheduled time.
     pub name: String,
+
+    /// The run's sequence number among this object's runs (1 for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 
     /// The execution's ARN.
     pub execution_arn: String,
@@ -131,6 +142,37 @@ pub struct RunStatus {
     /// ID of the Batch job the run submitted, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_job_id: Option<String>,
+
+    /// The Batch job's status: SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING while the run
+    /// goes (RUNNABLE for long means no capacity can place it), SUCCEEDED or FAILED once it
+    /// ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_status: Option<String>,
+
+    /// Since when the job has had jobStatus, as first seen by the operator (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub job_status_since: Option<String>,
+
+    /// The Batch job's status reason, e.g. "Essential container in task exited".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_status_reason: Option<String>,
+
+    /// The job's container exit code, once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+
+    /// How many times Batch tried the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+
+    /// The job's CloudWatch Logs stream (in the log group /aws/batch/job by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_stream_name: Option<String>,
+
+    /// The spec.run.parameters the run was started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<std::collections::BTreeMap<String, String>>,
 
     /// When the execution started (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]

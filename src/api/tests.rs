@@ -299,6 +299,7 @@ fn status_round_trips_and_omits_empty_fields() {
             stop_time: None,
             error: None,
             cause: None,
+            ..RunStatus::default()
         }),
         ..Default::default()
     };

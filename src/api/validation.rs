@@ -226,6 +226,9 @@ pub const SUBSCRIPTION_ENDPOINT: &str = concat!(
     "self.protocol == 'application' ? self.endpoint.matches('^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:endpoint/') : true"
 );
 /// CEL: a time zone only means something for a schedule.
+pub const PARAMETER_NAMES: &str =
+    "self.all(k, k.matches('^[A-Za-z0-9_-]{1,128}$') && self[k].size() <= 4096)";
+
 pub const TIME_ZONE_NEEDS_SCHEDULE: &str = "!has(self.timeZone) || has(self.schedule)";
 /// CEL: tag keys AWS or the operator reserve, and AWS's key length limit.
 pub const USER_TAG_KEYS: &str =

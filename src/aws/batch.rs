@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_batch::types::{
     AssignPublicIp, CeState, CeType, ComputeEnvironmentOrder, ComputeResource,
     ComputeResourceUpdate, ContainerProperties, CrType, FargatePlatformConfiguration,
-    JobDefinitionType, JobTimeout, JqState, KeyValuePair, NetworkConfiguration, PlatformCapability,
-    ResourceRequirement, ResourceType, RetryStrategy,
+    JobDefinitionType, JobStateTimeLimitAction, JobStateTimeLimitActionsAction,
+    JobStateTimeLimitActionsState, JobTimeout, JqState, KeyValuePair, NetworkConfiguration,
+    PlatformCapability, ResourceRequirement, ResourceType, RetryStrategy,
 };
 
 use super::error::{Result, call, gone, pages};
@@ -32,6 +33,8 @@ pub struct ObservedJobQueue {
     pub status: String,
     pub priority: i32,
     pub compute_environments: Vec<String>,
+    /// (reason, maxTimeSeconds) of each CANCEL action on RUNNABLE jobs.
+    pub runnable_time_limits: Vec<(String, i32)>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -45,6 +48,38 @@ pub struct ObservedComputeEnvironment {
     pub subnets: Vec<String>,
     pub security_group_ids: Vec<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+/// A Batch job as a run reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobDetails {
+    /// SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED or FAILED.
+    pub status: Option<String>,
+    pub status_reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub attempts: Option<u32>,
+    pub log_stream_name: Option<String>,
+}
+
+impl JobDetails {
+    /// From the job description a `submitJob.sync` task returns (or puts in
+    /// its failure's cause): DescribeJobs's fields, PascalCase.
+    /// https://docs.aws.amazon.com/step-functions/latest/dg/connect-batch.html
+    pub fn from_sync_output(job: &serde_json::Value) -> JobDetails {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let container = &job["Container"];
+        JobDetails {
+            status: text(&job["Status"]),
+            status_reason: text(&job["StatusReason"]),
+            exit_code: container["ExitCode"]
+                .as_i64()
+                .and_then(|c| i32::try_from(c).ok()),
+            attempts: job["Attempts"]
+                .as_array()
+                .and_then(|a| u32::try_from(a.len()).ok()),
+            log_stream_name: text(&container["LogStreamName"]),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -193,6 +228,59 @@ impl Batch {
         )
     }
 
+    /// A job's current state (DescribeJobs), `None` when Batch no longer knows it.
+    pub async fn job(&self, job_id: &str) -> Result<Option<JobDetails>> {
+        let out = call(
+            S,
+            "DescribeJobs",
+            self.client.describe_jobs().jobs(job_id).send(),
+        )
+        .await?;
+        Ok(out.jobs().first().map(|j| JobDetails {
+            status: j.status().map(|s| s.as_str().to_string()),
+            status_reason: j.status_reason().map(str::to_string),
+            exit_code: j.container().and_then(|c| c.exit_code()),
+            attempts: u32::try_from(j.attempts().len()).ok(),
+            log_stream_name: j
+                .container()
+                .and_then(|c| c.log_stream_name())
+                .map(str::to_string),
+        }))
+    }
+
+    /// The first job named `job_name` created in `queue` at or after
+    /// `after_ms` (epoch milliseconds): how a run finds its job when the
+    /// execution's history does not name it yet.
+    pub async fn first_job_after(
+        &self,
+        queue: &str,
+        job_name: &str,
+        after_ms: i64,
+    ) -> Result<Option<String>> {
+        let pages = pages(
+            S,
+            "ListJobs",
+            self.client
+                .list_jobs()
+                .job_queue(queue)
+                .filters(
+                    aws_sdk_batch::types::KeyValuesPair::builder()
+                        .name("JOB_NAME")
+                        .values(job_name)
+                        .build(),
+                )
+                .into_paginator()
+                .send(),
+        )
+        .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.job_summary_list())
+            .filter(|j| j.created_at().is_some_and(|c| c >= after_ms))
+            .min_by_key(|j| j.created_at())
+            .and_then(|j| j.job_id().map(str::to_string)))
+    }
+
     // ---- job queues ----
 
     /// One job queue by ARN or name, or `None`.
@@ -228,6 +316,16 @@ impl Batch {
                 .iter()
                 .map(|o| o.compute_environment().unwrap_or_default().to_string())
                 .collect(),
+            runnable_time_limits: q
+                .job_state_time_limit_actions()
+                .iter()
+                .map(|a| {
+                    (
+                        a.reason().unwrap_or_default().to_string(),
+                        a.max_time_seconds().unwrap_or_default(),
+                    )
+                })
+                .collect(),
             tags: tag_map(q.tags()),
         }))
     }
@@ -247,6 +345,7 @@ impl Batch {
                         .compute_environment(&queue.compute_environment_arn)
                         .build(),
                 )
+                .set_job_state_time_limit_actions(time_limits(queue))
                 .set_tags(Some(hash_tags(&queue.meta.tags)))
                 .send(),
         )
@@ -262,6 +361,7 @@ impl Batch {
                 .update_job_queue()
                 .job_queue(arn)
                 .state(JqState::Enabled)
+                .set_job_state_time_limit_actions(time_limits(queue).or(Some(Vec::new())))
                 .priority(queue.priority)
                 .compute_environment_order(
                     ComputeEnvironmentOrder::builder()
@@ -452,6 +552,24 @@ impl Batch {
         )?;
         Ok(true)
     }
+}
+
+/// A queue's limits on RUNNABLE jobs, as Batch takes them (none: `None`).
+/// https://docs.aws.amazon.com/batch/latest/APIReference/API_JobStateTimeLimitAction.html
+fn time_limits(queue: &JobQueue) -> Option<Vec<JobStateTimeLimitAction>> {
+    let actions: Vec<_> = queue
+        .runnable_time_limits
+        .iter()
+        .map(|(reason, max)| {
+            JobStateTimeLimitAction::builder()
+                .reason(reason)
+                .state(JobStateTimeLimitActionsState::Runnable)
+                .max_time_seconds(*max)
+                .action(JobStateTimeLimitActionsAction::Cancel)
+                .build()
+        })
+        .collect();
+    (!actions.is_empty()).then_some(actions)
 }
 
 fn observed_job_definition(d: &aws_sdk_batch::types::JobDefinition) -> ObservedJobDefinition {

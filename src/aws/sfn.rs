@@ -39,6 +39,9 @@ pub struct ExecutionOutcome {
     /// The "Notify …" state that ran, if any.
     pub notify_state: Option<String>,
     pub batch_job_id: Option<String>,
+    /// The Batch job as the `.sync` task last described it (its output, or the
+    /// failed job in the error's cause).
+    pub job: Option<super::batch::JobDetails>,
     /// The error and cause of the failed task, if a task failed.
     pub error: Option<String>,
     pub cause: Option<String>,
@@ -203,7 +206,12 @@ impl StateMachines {
 
     /// StartExecution with our deterministic name. AlreadyExists means it was
     /// started before (by us, before a crash): the caller describes it.
-    pub async fn start_execution(&self, state_machine_arn: &str, name: &str) -> Result<String> {
+    pub async fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<String> {
         let out = call(
             S,
             "StartExecution",
@@ -211,11 +219,27 @@ impl StateMachines {
                 .start_execution()
                 .state_machine_arn(state_machine_arn)
                 .name(name)
-                .input("{}")
+                .input(input)
                 .send(),
         )
         .await?;
         Ok(out.execution_arn().to_string())
+    }
+
+    /// The Batch job a running execution submitted, from the first page of
+    /// its history (the TaskSubmitted event comes within the first few).
+    pub async fn submitted_job(&self, execution_arn: &str) -> Result<Option<String>> {
+        let out = call(
+            S,
+            "GetExecutionHistory",
+            self.client
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .max_results(20)
+                .send(),
+        )
+        .await?;
+        Ok(submitted_job_id(out.events()))
     }
 
     pub async fn describe_execution(&self, arn: &str) -> Result<Option<ObservedExecution>> {
@@ -317,6 +341,7 @@ pub fn outcome_from_history(events: &[HistoryEvent]) -> ExecutionOutcome {
                 .or_else(|| v.get("jobId"))
                 .and_then(|j| j.as_str())
                 .map(str::to_string);
+            outcome.job = Some(super::batch::JobDetails::from_sync_output(&v));
         }
         if let Some(d) = e.task_failed_event_details() {
             outcome.error = d.error().map(str::to_string);
@@ -330,10 +355,23 @@ pub fn outcome_from_history(events: &[HistoryEvent]) -> ExecutionOutcome {
                     .or_else(|| v.get("jobId"))
                     .and_then(|j| j.as_str())
                     .map(str::to_string);
+                outcome.job = Some(super::batch::JobDetails::from_sync_output(&v));
             }
         }
     }
     outcome
+}
+
+/// The job ID in a `submitJob` task's TaskSubmitted event (SubmitJob's answer).
+fn submitted_job_id(events: &[HistoryEvent]) -> Option<String> {
+    events.iter().find_map(|e| {
+        let d = e.task_submitted_event_details()?;
+        if !d.resource().starts_with("submitJob") {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(d.output()?).ok()?;
+        v.get("JobId")?.as_str().map(str::to_string)
+    })
 }
 
 #[cfg(test)]

@@ -14,11 +14,13 @@ use super::Context;
 use super::error::Problem;
 use crate::api::conditions::{self, RUN_SUCCEEDED, new_condition};
 use crate::api::{
-    BatchNotification, BatchNotificationStatus, ConcurrencyPolicy, RunOutcome, RunStatus,
+    BatchNotification, BatchNotificationStatus, ConcurrencyPolicy, Run, RunOutcome, RunStatus,
     execution_status,
 };
+use crate::aws::batch::JobDetails;
 use crate::aws::{ErrorKind, RegionClients};
 use crate::desired::{Desired, execution_name_for_schedule, execution_name_for_trigger, schedule};
+use serde_json::json;
 
 /// Follows the running execution, starts what is due; returns when to look again.
 pub async fn step(
@@ -47,15 +49,23 @@ pub async fn step(
     };
     let running = status.runs.first().is_some_and(|r| !r.is_finished());
 
-    // A new trigger value always starts its run (the user asked for it), unless suspended.
+    // A new trigger value always starts its run, also back to an earlier
+    // value and also while suspended (suspend stops the schedule only, like a
+    // CronJob's: a manual run still runs). The run's sequence number is in
+    // its execution name and written with its record: a crash before that
+    // write starts the same execution again, which Step Functions refuses.
     if let Some(trigger) = run_spec.trigger.as_deref()
-        && !run_spec.suspend()
         && status.last_trigger.as_deref() != Some(trigger)
     {
-        let name = execution_name_for_trigger(&desired.owner.uid, trigger);
-        let mut run = start(obj, ctx, clients, desired, &machine, &name).await?;
+        let sequence = status.run_sequence.unwrap_or(0) + 1;
+        let name = execution_name_for_trigger(&desired.owner.uid, sequence, trigger);
+        let input = run_input(run_spec, Some(trigger), None);
+        let mut run = start(obj, ctx, clients, desired, &machine, &name, &input).await?;
         run.trigger = Some(trigger.to_string());
+        run.sequence = Some(sequence);
+        run.parameters = run_spec.parameters.clone().filter(|p| !p.is_empty());
         status.last_trigger = Some(trigger.to_string());
+        status.run_sequence = Some(sequence);
         poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
     }
 
@@ -70,7 +80,11 @@ pub async fn step(
             now,
         )
         .map_err(|e| Problem::stalled("InvalidSchedule", format!("spec.run.schedule: {e}")))?;
-        status.next_scheduled_run = decision.next.map(|t| t.to_string());
+        // Suspended: no next scheduled run (status says none will come).
+        status.next_scheduled_run = decision
+            .next
+            .filter(|_| !run_spec.suspend())
+            .map(|t| t.to_string());
         if let Some(due) = decision.due
             && !run_spec.suspend()
         {
@@ -103,13 +117,20 @@ pub async fn step(
             };
             status.last_schedule_time = Some(due.to_string());
             if start_it {
+                let sequence = status.run_sequence.unwrap_or(0) + 1;
                 let name = execution_name_for_schedule(&desired.owner.uid, due);
-                let mut run = start(obj, ctx, clients, desired, &machine, &name).await?;
+                let input = run_input(run_spec, None, Some(&due.to_string()));
+                let mut run = start(obj, ctx, clients, desired, &machine, &name, &input).await?;
                 run.scheduled_time = Some(due.to_string());
+                run.sequence = Some(sequence);
+                run.parameters = run_spec.parameters.clone().filter(|p| !p.is_empty());
+                status.run_sequence = Some(sequence);
                 poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
             }
         }
-        if let Some(next) = decision.next {
+        if let Some(next) = decision.next
+            && !run_spec.suspend()
+        {
             let until = next.duration_since(now).as_secs_f64().max(0.0);
             let until = Duration::from_secs_f64(until) + Duration::from_millis(500);
             poll = Some(poll.map_or(until, |p: Duration| p.min(until)));
@@ -118,6 +139,18 @@ pub async fn step(
         status.next_scheduled_run = None;
     }
     Ok(poll)
+}
+
+/// The execution's input: what the run's context messages name, and the
+/// Batch job's parameters (`Parameters.$` in the definition). The same for a
+/// run started again after a crash, as StartExecution's idempotency wants.
+fn run_input(run: &Run, trigger: Option<&str>, scheduled_time: Option<&str>) -> String {
+    let mut input = json!({"trigger": trigger, "scheduledTime": scheduled_time});
+    let parameters = run.parameters();
+    if !parameters.is_empty() {
+        input["parameters"] = json!(parameters);
+    }
+    input.to_string()
 }
 
 /// Records a just-started run; one found already finished (started before a
@@ -148,9 +181,10 @@ async fn start(
     desired: &Desired,
     machine: &str,
     name: &str,
+    input: &str,
 ) -> Result<RunStatus, Problem> {
     let sfn = &clients.state_machines;
-    let arn = match sfn.start_execution(machine, name).await {
+    let arn = match sfn.start_execution(machine, name, input).await {
         Ok(arn) => {
             ctx.publish(
                 obj,
@@ -172,18 +206,12 @@ async fn start(
     Ok(RunStatus {
         name: name.to_string(),
         execution_arn: arn,
-        trigger: None,
-        scheduled_time: None,
         status: observed
             .as_ref()
             .map(|o| o.status.clone())
             .unwrap_or_else(|| execution_status::RUNNING.to_string()),
-        outcome: None,
-        batch_job_id: None,
         start_time: observed.as_ref().and_then(|o| o.start_time.clone()),
-        stop_time: None,
-        error: None,
-        cause: None,
+        ..RunStatus::default()
     })
 }
 
@@ -224,6 +252,9 @@ async fn follow(
         // Poll soon after the start, then back off up to poll_max.
         let delay =
             Duration::from_secs_f64(elapsed / 2.0).clamp(ctx.config.poll_min, ctx.config.poll_max);
+        let queue = status.job_queue_arn.clone();
+        watch_job(clients, queue.as_deref(), obj.spec.job_name(), &mut run).await?;
+        update(status, run);
         return Ok(Some(delay));
     }
     let outcome = sfn
@@ -233,7 +264,10 @@ async fn follow(
     run.status = observed.status.clone();
     run.stop_time = observed.stop_time.clone();
     run.start_time = observed.start_time.clone().or(run.start_time);
-    run.batch_job_id = outcome.batch_job_id.clone();
+    run.batch_job_id = outcome.batch_job_id.clone().or(run.batch_job_id);
+    if let Some(job) = &outcome.job {
+        set_job(&mut run, job);
+    }
     let succeeded = observed.status == execution_status::SUCCEEDED
         && outcome.notify_state.as_deref() != Some("Notify Failure");
     run.outcome = Some(if succeeded {
@@ -249,6 +283,78 @@ async fn follow(
         .map(truncate_cause);
     finish(obj, ctx, run, status).await;
     Ok(None)
+}
+
+/// The running job's status, for a run that waits (RUNNABLE for long means
+/// no capacity can place it): the job's ID once from the execution's history,
+/// then one DescribeJobs per poll.
+async fn watch_job(
+    clients: &RegionClients,
+    queue: Option<&str>,
+    job_name: &str,
+    run: &mut RunStatus,
+) -> Result<(), Problem> {
+    let what = format!("execution {}", run.name);
+    if run.batch_job_id.is_none() {
+        run.batch_job_id = clients
+            .state_machines
+            .submitted_job(&run.execution_arn)
+            .await
+            .map_err(|e| Problem::aws(&what, &e))?;
+    }
+    // The history names the job (TaskSubmitted) on AWS; where it does not
+    // yet, the first job of the run's name in the queue since it started.
+    if run.batch_job_id.is_none()
+        && let (Some(queue), Some(started)) = (queue, run.start_time.as_deref())
+        && let Ok(started) = started.parse::<k8s_openapi::jiff::Timestamp>()
+    {
+        run.batch_job_id = clients
+            .batch
+            .first_job_after(queue, job_name, started.as_millisecond() - 1000)
+            .await
+            .map_err(|e| Problem::aws(&what, &e))?;
+    }
+    let Some(job_id) = run.batch_job_id.clone() else {
+        return Ok(());
+    };
+    let job = clients
+        .batch
+        .job(&job_id)
+        .await
+        .map_err(|e| Problem::aws(&format!("{what}: Batch job {job_id}"), &e))?;
+    if let Some(job) = job {
+        set_job(run, &job);
+    }
+    Ok(())
+}
+
+/// The job's details into the run; `jobStatusSince` moves only when the
+/// status does.
+fn set_job(run: &mut RunStatus, job: &JobDetails) {
+    if job.status.is_some() && job.status != run.job_status {
+        run.job_status = job.status.clone();
+        run.job_status_since = Some(k8s_openapi::jiff::Timestamp::now().to_string());
+    }
+    run.job_status_reason = job.status_reason.clone().or(run.job_status_reason.take());
+    run.exit_code = job.exit_code.or(run.exit_code);
+    run.attempts = job.attempts.or(run.attempts);
+    run.log_stream_name = job.log_stream_name.clone().or(run.log_stream_name.take());
+}
+
+/// Puts a still-running run's new details back into status.
+fn update(status: &mut BatchNotificationStatus, run: RunStatus) {
+    if let Some(first) = status.runs.first_mut()
+        && first.execution_arn == run.execution_arn
+    {
+        *first = run.clone();
+    }
+    if status
+        .last_run
+        .as_ref()
+        .is_some_and(|r| r.execution_arn == run.execution_arn)
+    {
+        status.last_run = Some(run);
+    }
 }
 
 /// Step Functions causes can be the whole Batch job description: keep status small.
@@ -326,6 +432,41 @@ fn record(status: &mut BatchNotificationStatus, run: RunStatus, limit: u32) {
     status.last_run = Some(run);
 }
 
+/// RunSucceeded's reason while the job has waited RUNNABLE too long.
+pub const JOB_RUNNABLE: &str = "JobRunnable";
+
+/// What to say when the run's Batch job has been RUNNABLE for longer than
+/// `spec.run.runnableWarningSeconds`: no capacity can place it.
+fn stuck_runnable(obj: &BatchNotification, run: &RunStatus) -> Option<String> {
+    if run.job_status.as_deref() != Some("RUNNABLE") {
+        return None;
+    }
+    let since: k8s_openapi::jiff::Timestamp = run.job_status_since.as_deref()?.parse().ok()?;
+    let limit = obj
+        .spec
+        .run
+        .as_ref()
+        .map_or(1800, |r| r.runnable_warning_seconds());
+    let waited = k8s_openapi::jiff::Timestamp::now()
+        .duration_since(since)
+        .as_secs();
+    (waited > i64::from(limit)).then(|| {
+        format!(
+            "execution {}: Batch job {} has been RUNNABLE since {since} (over {limit} s): no compute capacity can place it; check the compute environment's maxvCpus, subnets and service quotas",
+            run.name,
+            run.batch_job_id.as_deref().unwrap_or("?")
+        )
+    })
+}
+
+/// A Warning to publish when the run just became stuck RUNNABLE.
+pub fn newly_stuck(old: &BatchNotificationStatus, new: &BatchNotificationStatus) -> Option<String> {
+    let now = conditions::find_condition(&new.conditions, RUN_SUCCEEDED)?;
+    let before = conditions::find_condition(&old.conditions, RUN_SUCCEEDED);
+    (now.reason == JOB_RUNNABLE && before.is_none_or(|b| b.reason != JOB_RUNNABLE))
+        .then(|| now.message.clone())
+}
+
 /// Whether a runs-stage problem differs from what RunSucceeded already says.
 pub fn problem_is_new(old: &BatchNotificationStatus, problem: &Problem) -> bool {
     conditions::find_condition(&old.conditions, RUN_SUCCEEDED)
@@ -360,18 +501,54 @@ pub fn set_run_condition(
         }
         return;
     }
+    // A new trigger whose run has not started yet (the infrastructure is
+    // not Ready, say): the previous run's result must not answer for it, or
+    // `kubectl wait --for=condition=RunSucceeded` would return on it.
+    if let Some(trigger) = obj.spec.run.as_ref().and_then(|r| r.trigger.as_deref())
+        && status.last_trigger.as_deref() != Some(trigger)
+    {
+        conditions::set_condition(
+            &mut status.conditions,
+            new_condition(
+                RUN_SUCCEEDED,
+                crate::api::conditions::ConditionStatus::Unknown,
+                "Pending",
+                format!("the run for trigger {trigger:?} starts once the infrastructure is Ready"),
+                generation,
+                now,
+            ),
+        );
+        return;
+    }
     let Some(run) = status.last_run.as_ref() else {
         return;
     };
     let condition = match run.outcome {
-        None => new_condition(
-            RUN_SUCCEEDED,
-            crate::api::conditions::ConditionStatus::Unknown,
-            "Running",
-            format!("execution {} is running", run.name),
-            generation,
-            now,
-        ),
+        None => match stuck_runnable(obj, run) {
+            Some(message) => new_condition(
+                RUN_SUCCEEDED,
+                crate::api::conditions::ConditionStatus::Unknown,
+                JOB_RUNNABLE,
+                message,
+                generation,
+                now,
+            ),
+            None => new_condition(
+                RUN_SUCCEEDED,
+                crate::api::conditions::ConditionStatus::Unknown,
+                "Running",
+                format!(
+                    "execution {} is running{}",
+                    run.name,
+                    run.job_status
+                        .as_deref()
+                        .map(|s| format!("; its Batch job is {s}"))
+                        .unwrap_or_default()
+                ),
+                generation,
+                now,
+            ),
+        },
         Some(RunOutcome::Succeeded) => new_condition(
             RUN_SUCCEEDED,
             true,

@@ -60,6 +60,16 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
     };
     let run_problem = runs.as_ref().err();
     executions::set_run_condition(&obj, &old, &mut new, run_problem);
+    if let Some(message) = executions::newly_stuck(&old, &new) {
+        ctx.publish(
+            &obj,
+            EventType::Warning,
+            executions::JOB_RUNNABLE,
+            "Run",
+            message,
+        )
+        .await;
+    }
     if let Some(p) = run_problem
         && executions::problem_is_new(&old, p)
     {
@@ -246,7 +256,7 @@ pub(super) fn desired_problem(e: DesiredError) -> Problem {
     match e {
         DesiredError::Name(_) => Problem::stalled("InvalidName", e.to_string()),
         DesiredError::Account(_) => Problem::stalled("InvalidAccount", e.to_string()),
-        DesiredError::Region(_) | DesiredError::Spec(_) => {
+        DesiredError::Region(_) | DesiredError::Spec(_) | DesiredError::Message(_) => {
             Problem::stalled("InvalidSpec", e.to_string())
         }
     }

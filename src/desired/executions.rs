@@ -17,18 +17,20 @@ pub const SCHEDULE_PREFIX: &str = "schedule";
 /// vanishingly unlikely.
 const HASH_LEN: usize = 16;
 /// Characters of the sanitised trigger kept for readability.
-const TRIGGER_READABLE_LEN: usize = 40;
+const TRIGGER_READABLE_LEN: usize = 32;
 
-/// `trigger-<sanitised trigger, ≤ 40>-<hash16>`, the hash over (UID, trigger): a new object
-/// (new UID) with the same trigger gets a new execution.
-pub fn execution_name_for_trigger(uid: &str, trigger: &str) -> String {
-    let hash = fingerprint(&[uid, TRIGGER_PREFIX, trigger], HASH_LEN);
+/// `trigger-<sequence>-<sanitised trigger, ≤ 32>-<hash16>`, the hash over (UID, sequence,
+/// trigger): a new object (new UID) with the same trigger gets a new execution, and so
+/// does a trigger given again later (1 → 2 → 1), whose run has a new sequence number.
+pub fn execution_name_for_trigger(uid: &str, sequence: u64, trigger: &str) -> String {
+    let sequence = sequence.to_string();
+    let hash = fingerprint(&[uid, TRIGGER_PREFIX, &sequence, trigger], HASH_LEN);
     let readable = sanitise(trigger);
     let readable = readable[..readable.len().min(TRIGGER_READABLE_LEN)].trim_end_matches('-');
     if readable.is_empty() {
-        format!("{TRIGGER_PREFIX}-{hash}")
+        format!("{TRIGGER_PREFIX}-{sequence}-{hash}")
     } else {
-        format!("{TRIGGER_PREFIX}-{readable}-{hash}")
+        format!("{TRIGGER_PREFIX}-{sequence}-{readable}-{hash}")
     }
 }
 
@@ -57,33 +59,44 @@ mod tests {
 
     #[test]
     fn trigger_names_are_readable_and_deterministic() {
-        let name = execution_name_for_trigger(UID, "1");
-        assert!(name.starts_with("trigger-1-"), "{name}");
-        assert_eq!(name.len(), "trigger-1-".len() + 16);
-        assert_eq!(name, execution_name_for_trigger(UID, "1"));
-        assert_ne!(name, execution_name_for_trigger(UID, "2"));
-        assert_ne!(name, execution_name_for_trigger("another-uid", "1"));
+        let name = execution_name_for_trigger(UID, 1, "1");
+        assert!(name.starts_with("trigger-1-1-"), "{name}");
+        assert_eq!(name.len(), "trigger-1-1-".len() + 16);
+        assert_eq!(name, execution_name_for_trigger(UID, 1, "1"));
+        assert_ne!(name, execution_name_for_trigger(UID, 1, "2"));
+        assert_ne!(name, execution_name_for_trigger("another-uid", 1, "1"));
         assert!(is_valid_execution_name(&name));
+    }
+
+    #[test]
+    fn a_trigger_given_again_later_gets_a_new_name() {
+        // 1 → 2 → 1: the third run is the third, not the first again.
+        let first = execution_name_for_trigger(UID, 1, "1");
+        let again = execution_name_for_trigger(UID, 3, "1");
+        assert_ne!(first, again);
+        assert!(again.starts_with("trigger-3-1-"), "{again}");
     }
 
     #[test]
     fn unreadable_or_long_triggers_still_make_valid_names() {
         let sha = "9fceb02d0ae598e95dc970b74767f19372d61af8";
-        let name = execution_name_for_trigger(UID, &format!("release/{sha}-and-more-text"));
+        let name = execution_name_for_trigger(UID, 7, &format!("release/{sha}-and-more-text"));
         assert!(
-            name.starts_with("trigger-release-9fceb02d0ae598e95dc970b74767f193-"),
+            name.starts_with("trigger-7-release-9fceb02d0ae598e95dc970b7-"),
             "{name}"
         );
         assert!(is_valid_execution_name(&name), "{name}");
-        let name = execution_name_for_trigger(UID, "🚀");
+        let name = execution_name_for_trigger(UID, u64::MAX, &"x".repeat(300));
+        assert!(is_valid_execution_name(&name), "{name}");
+        let name = execution_name_for_trigger(UID, 1, "🚀");
         assert!(
-            name.starts_with("trigger-") && name.len() == "trigger-".len() + 16,
+            name.starts_with("trigger-1-") && name.len() == "trigger-1-".len() + 16,
             "{name}"
         );
         // Sanitising alone would make these equal; the hash does not.
         assert_ne!(
-            execution_name_for_trigger(UID, "a.b"),
-            execution_name_for_trigger(UID, "a-b")
+            execution_name_for_trigger(UID, 1, "a.b"),
+            execution_name_for_trigger(UID, 1, "a-b")
         );
     }
 
@@ -104,7 +117,7 @@ mod tests {
         let t: Timestamp = "2026-11-25T02:00:00Z".parse().unwrap();
         assert_ne!(
             execution_name_for_schedule(UID, t),
-            execution_name_for_trigger(UID, &t.to_string())
+            execution_name_for_trigger(UID, 1, &t.to_string())
         );
     }
 
@@ -123,14 +136,14 @@ mod tests {
         proptest! {
             #[test]
             fn trigger_names_are_always_valid(uid in ".{0,100}", trigger in ".{0,1000}") {
-                let name = execution_name_for_trigger(&uid, &trigger);
+                let name = execution_name_for_trigger(&uid, 1, &trigger);
                 prop_assert!(is_valid_execution_name(&name), "{name}");
             }
 
             #[test]
             fn distinct_triggers_give_distinct_names(uid in "[a-f0-9-]{36}", a in ".{0,100}", b in ".{0,100}") {
                 prop_assume!(a != b);
-                prop_assert_ne!(execution_name_for_trigger(&uid, &a), execution_name_for_trigger(&uid, &b));
+                prop_assert_ne!(execution_name_for_trigger(&uid, 1, &a), execution_name_for_trigger(&uid, 1, &b));
             }
 
             #[test]
@@ -150,7 +163,8 @@ mod tests {
 
         #[test]
         fn huge_trigger_does_not_panic() {
-            let name = execution_name_for_trigger(&"u".repeat(1 << 20), &"ß-".repeat(1 << 20));
+            let name =
+                execution_name_for_trigger(&"u".repeat(1 << 20), u64::MAX, &"ß-".repeat(1 << 20));
             assert!(is_valid_execution_name(&name));
         }
     }

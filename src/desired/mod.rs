@@ -8,6 +8,7 @@ pub mod documents;
 pub mod executions;
 mod fingerprint;
 pub mod iam;
+pub mod messages;
 pub mod names;
 pub mod resources;
 pub mod state_machine;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::arns::{Arn, ArnError, Scope};
 use super::iam::{self, PolicyInputs};
 use super::names::{NameError, Names};
-use super::state_machine::{DefinitionInputs, state_machine_definition};
+use super::state_machine::{DefinitionInputs, MessageError, RunInputs, state_machine_definition};
 use super::tags::{Owner, desired_tags};
 use crate::api::{BatchNotificationSpec, Source, SpecError};
 
@@ -41,6 +41,8 @@ pub enum DesiredError {
     Name(NameError),
     #[error("{0}")]
     Spec(#[from] SpecError),
+    #[error("{0}")]
+    Message(#[from] MessageError),
 }
 
 /// A resource the operator creates and keeps, or one the spec names by ARN.
@@ -83,6 +85,8 @@ pub struct JobQueue {
     pub meta: Meta,
     pub priority: i32,
     pub compute_environment_arn: String,
+    /// (reason, maxTimeSeconds) of each CANCEL action on RUNNABLE jobs.
+    pub runnable_time_limits: Vec<(String, i32)>,
 }
 
 /// A job definition as registered; [`JobDefinition::fingerprint`] tells a
@@ -236,6 +240,17 @@ impl Desired {
                     meta: meta(&names.job_queue, scope.job_queue_arn(&names.job_queue)),
                     priority: queue.priority(),
                     compute_environment_arn,
+                    runnable_time_limits: queue
+                        .job_state_time_limit_actions
+                        .iter()
+                        .flatten()
+                        .map(|a| {
+                            (
+                                a.reason.clone(),
+                                i32::try_from(a.max_time_seconds).unwrap_or(i32::MAX),
+                            )
+                        })
+                        .collect(),
                 });
                 (Some(environment), queue)
             }
@@ -314,13 +329,16 @@ impl Desired {
                 &names.state_machine,
                 scope.state_machine_arn(&names.state_machine),
             ),
-            definition: state_machine_definition(&DefinitionInputs::from_spec(
-                spec,
-                scope.partition(),
-                queue_arn,
-                job_definition_arn,
-                topic_arn,
-            )),
+            definition: state_machine_definition(&DefinitionInputs {
+                run: RunInputs::from_spec(spec, &id.region, &id.namespace, &id.name)?,
+                ..DefinitionInputs::from_spec(
+                    spec,
+                    scope.partition(),
+                    queue_arn,
+                    job_definition_arn,
+                    topic_arn,
+                )
+            }),
             role_arn: role.meta.arn.clone(),
         };
         Ok(Desired {

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::arns::Partition;
-use crate::api::BatchNotificationSpec;
+use super::messages::{self, Segment, TemplateError};
+use crate::api::{BatchNotificationSpec, MessageFormat};
 
 /// The task state that submits the Batch job and waits for it (`submitJob.sync`).
 pub const SUBMIT_STATE: &str = "Submit Batch Job";
@@ -36,6 +37,72 @@ pub struct DefinitionInputs<'a> {
     pub failure_message: &'a str,
     /// The whole execution's `TimeoutSeconds`.
     pub timeout_seconds: u32,
+    /// What the runs add: per-run parameters, messages with context.
+    pub run: RunInputs,
+}
+
+/// What runs add to the sample's definition. The default adds nothing: the
+/// definition is then the seed's, byte for byte.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunInputs {
+    /// Pass the execution input's `parameters` to SubmitJob (`spec.run.parameters`).
+    pub parameters: bool,
+    /// Render the messages from the run's context.
+    pub context: Option<ContextInputs>,
+}
+
+/// What the messages with context are made of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextInputs {
+    pub region: String,
+    pub namespace: String,
+    pub name: String,
+    pub format: MessageFormat,
+    pub success: Vec<Segment>,
+    pub failure: Vec<Segment>,
+}
+
+/// Why the messages cannot be compiled, naming the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {error}")]
+pub struct MessageError {
+    pub field: &'static str,
+    pub error: TemplateError,
+}
+
+impl RunInputs {
+    /// From the spec: context only when a message names a field of the run
+    /// or the format is Json; parameters only when the spec has some.
+    pub fn from_spec(
+        spec: &BatchNotificationSpec,
+        region: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<RunInputs, MessageError> {
+        let parse =
+            |field, text| messages::parse(text).map_err(|error| MessageError { field, error });
+        let success = parse("spec.messages.success", spec.success_message())?;
+        let failure = parse("spec.messages.failure", spec.failure_message())?;
+        let format = spec.message_format();
+        let context = (format == MessageFormat::Json
+            || messages::has_placeholders(&success)
+            || messages::has_placeholders(&failure))
+        .then(|| ContextInputs {
+            region: region.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            format,
+            success,
+            failure,
+        });
+        Ok(RunInputs {
+            parameters: spec
+                .run
+                .as_ref()
+                .is_some_and(|r| r.parameters.as_ref().is_some_and(|p| !p.is_empty())),
+            context,
+        })
+    }
 }
 
 impl<'a> DefinitionInputs<'a> {
@@ -56,6 +123,7 @@ impl<'a> DefinitionInputs<'a> {
             success_message: spec.success_message(),
             failure_message: spec.failure_message(),
             timeout_seconds: spec.timeout_seconds(),
+            run: RunInputs::default(),
         }
     }
 }
@@ -64,6 +132,17 @@ impl<'a> DefinitionInputs<'a> {
 /// `CreateStateMachine`; compare it with [`super::documents_equal`]).
 pub fn state_machine_definition(inputs: &DefinitionInputs<'_>) -> Value {
     let p = inputs.partition.as_str();
+    let mut submit_parameters = json!({
+        "JobName": inputs.job_name,
+        "JobQueue": inputs.job_queue_arn,
+        "JobDefinition": inputs.job_definition_arn,
+    });
+    if inputs.run.parameters {
+        submit_parameters["Parameters.$"] = json!("$.parameters");
+    }
+    if let Some(context) = &inputs.run.context {
+        return with_context(inputs, context, submit_parameters);
+    }
     let notify = |message: &str| {
         json!({
             "Type": "Task",
@@ -83,11 +162,7 @@ pub fn state_machine_definition(inputs: &DefinitionInputs<'_>) -> Value {
             SUBMIT_STATE: {
                 "Type": "Task",
                 "Resource": format!("arn:{p}:states:::batch:submitJob.sync"),
-                "Parameters": {
-                    "JobName": inputs.job_name,
-                    "JobQueue": inputs.job_queue_arn,
-                    "JobDefinition": inputs.job_definition_arn,
-                },
+                "Parameters": submit_parameters,
                 "Next": NOTIFY_SUCCESS_STATE,
                 "Catch": [
                     {
@@ -99,6 +174,200 @@ pub fn state_machine_definition(inputs: &DefinitionInputs<'_>) -> Value {
             NOTIFY_SUCCESS_STATE: notify(inputs.success_message),
             NOTIFY_FAILURE_STATE: notify(inputs.failure_message),
         },
+    })
+}
+
+/// The AWS console's address in a partition.
+fn console(partition: Partition, region: &str) -> String {
+    match partition {
+        Partition::Aws => format!("https://{region}.console.aws.amazon.com"),
+        Partition::AwsCn => format!("https://{region}.console.amazonaws.cn"),
+        Partition::AwsUsGov => format!("https://{region}.console.amazonaws-us-gov.com"),
+    }
+}
+
+/// The sample with messages rendered from the run's context. The job's
+/// description (what `submitJob.sync` returns, or the failed job in the
+/// Catch's `Cause`) is merged over defaults, so a field AWS leaves out (no
+/// exit code for a job that never started) renders `null` instead of failing
+/// the execution; a Cause that is not a job (a refused submission) becomes
+/// the status reason. Pass states pick the fields, `States.Format` (or
+/// `States.JsonToString`) renders, as the intrinsic functions page allows:
+/// https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html
+fn with_context(
+    inputs: &DefinitionInputs<'_>,
+    context: &ContextInputs,
+    submit_parameters: Value,
+) -> Value {
+    let p = inputs.partition.as_str();
+    let console = console(inputs.partition, &context.region);
+    let region = &context.region;
+    let message = |segments: &[Segment]| match context.format {
+        MessageFormat::Json => "States.JsonToString($.context)".to_string(),
+        MessageFormat::Text => messages::format_call(segments, "$.context"),
+    };
+    let notify = |segments: &[Segment]| {
+        json!({
+            "Type": "Task",
+            "Resource": format!("arn:{p}:states:::sns:publish"),
+            "Parameters": {
+                "Message.$": message(segments),
+                "TopicArn": inputs.topic_arn,
+            },
+            "End": true,
+        })
+    };
+    // The chain from a job description at $.job to the publishing state.
+    let chain = |prefix: &str, error: Value, next: &str| {
+        let defaults = format!("{prefix} Defaults");
+        let fill = format!("{prefix} Fill");
+        let fill_container = format!("{prefix} Fill Container");
+        let build = format!("{prefix} Context");
+        let mut fields = json!({
+            "jobId.$": "$.filled.Job.JobId",
+            "jobName.$": "$.filled.Job.JobName",
+            "status.$": "$.filled.Job.Status",
+            "statusReason.$": "$.filled.Job.StatusReason",
+            "exitCode.$": "$.filledContainer.Container.ExitCode",
+            "logStreamName.$": "$.filledContainer.Container.LogStreamName",
+            "attempts.$": "States.ArrayLength($.filled.Job.Attempts)",
+            "jobUrl.$": format!(
+                "States.Format('{console}/batch/home?region={region}#jobs/detail/{{}}', $.filled.Job.JobId)"
+            ),
+            "executionUrl.$": format!(
+                "States.Format('{console}/states/home?region={region}#/v2/executions/details/{{}}', $$.Execution.Id)"
+            ),
+            "executionName.$": "$$.Execution.Name",
+            "namespace": context.namespace,
+            "name": context.name,
+            "trigger.$": "$.trigger",
+            "scheduledTime.$": "$.scheduledTime",
+        });
+        match error {
+            Value::String(path) => fields["error.$"] = json!(path),
+            other => fields["error"] = other,
+        }
+        vec![
+            (
+                defaults.clone(),
+                json!({
+                    "Type": "Pass",
+                    "Parameters": {
+                        "Job": {
+                            "JobId": null, "JobName": inputs.job_name, "Status": null,
+                            "StatusReason": null, "Attempts": [], "Container": {},
+                        },
+                        "Container": {"ExitCode": null, "LogStreamName": null},
+                    },
+                    "ResultPath": "$.defaults",
+                    "Next": fill,
+                }),
+            ),
+            (
+                fill.clone(),
+                json!({
+                    "Type": "Pass",
+                    "Parameters": {"Job.$": "States.JsonMerge($.defaults.Job, $.job, false)"},
+                    "ResultPath": "$.filled",
+                    "Next": fill_container,
+                }),
+            ),
+            (
+                fill_container,
+                json!({
+                    "Type": "Pass",
+                    "Parameters": {
+                        "Container.$": "States.JsonMerge($.defaults.Container, $.filled.Job.Container, false)"
+                    },
+                    "ResultPath": "$.filledContainer",
+                    "Next": build,
+                }),
+            ),
+            (
+                build,
+                json!({
+                    "Type": "Pass",
+                    "Parameters": fields,
+                    "ResultPath": "$.context",
+                    "Next": next,
+                }),
+            ),
+        ]
+    };
+    let mut states = serde_json::Map::new();
+    states.insert(
+        SUBMIT_STATE.into(),
+        json!({
+            "Type": "Task",
+            "Resource": format!("arn:{p}:states:::batch:submitJob.sync"),
+            "Parameters": submit_parameters,
+            "ResultPath": "$.job",
+            "Next": "Success Defaults",
+            "Catch": [
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.error",
+                    "Next": "Job Failed?",
+                }
+            ],
+        }),
+    );
+    for (name, state) in chain("Success", Value::Null, NOTIFY_SUCCESS_STATE) {
+        states.insert(name, state);
+    }
+    states.insert(NOTIFY_SUCCESS_STATE.into(), notify(&context.success));
+    // A failed job's Cause is its description as JSON; any other error's
+    // (a refused submission, a timeout) is text.
+    states.insert(
+        "Job Failed?".into(),
+        json!({
+            "Type": "Choice",
+            "Choices": [{
+                "And": [
+                    {"Variable": "$.error.Error", "StringEquals": "States.TaskFailed"},
+                    {"Variable": "$.error.Cause", "StringMatches": "{*"},
+                ],
+                "Next": "Parse Cause",
+            }],
+            "Default": "Cause As Reason",
+        }),
+    );
+    states.insert(
+        "Parse Cause".into(),
+        json!({
+            "Type": "Pass",
+            "Parameters": {"Job.$": "States.StringToJson($.error.Cause)"},
+            "ResultPath": "$.parsed",
+            "Next": "Parsed Job",
+        }),
+    );
+    states.insert(
+        "Parsed Job".into(),
+        json!({
+            "Type": "Pass",
+            "InputPath": "$.parsed.Job",
+            "ResultPath": "$.job",
+            "Next": "Failure Defaults",
+        }),
+    );
+    states.insert(
+        "Cause As Reason".into(),
+        json!({
+            "Type": "Pass",
+            "Parameters": {"StatusReason.$": "$.error.Cause"},
+            "ResultPath": "$.job",
+            "Next": "Failure Defaults",
+        }),
+    );
+    for (name, state) in chain("Failure", json!("$.error.Error"), NOTIFY_FAILURE_STATE) {
+        states.insert(name, state);
+    }
+    states.insert(NOTIFY_FAILURE_STATE.into(), notify(&context.failure));
+    json!({
+        "Comment": COMMENT,
+        "StartAt": SUBMIT_STATE,
+        "TimeoutSeconds": inputs.timeout_seconds,
+        "States": states,
     })
 }
 
@@ -126,6 +395,7 @@ mod tests {
             success_message: DEFAULT_SUCCESS_MESSAGE,
             failure_message: DEFAULT_FAILURE_MESSAGE,
             timeout_seconds: 3600,
+            run: RunInputs::default(),
         }
     }
 
@@ -163,6 +433,7 @@ mod tests {
             success_message: "ok \"quoted\" ✓",
             failure_message: "not ok",
             timeout_seconds: 60,
+            run: RunInputs::default(),
         };
         let d = state_machine_definition(&inputs);
         assert_eq!(d["TimeoutSeconds"], 60);
@@ -212,6 +483,7 @@ mod tests {
                     success_message: &success,
                     failure_message: &failure,
                     timeout_seconds: timeout,
+                    run: RunInputs::default(),
                 };
                 let definition = state_machine_definition(&inputs);
                 let text = serde_json::to_string(&definition).unwrap();

@@ -136,6 +136,19 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
     );
     assert_eq!(described.role_arn(), role);
 
+    // The sample's limit on RUNNABLE jobs is on the queue, as Batch takes it.
+    let batch = aws_sdk_batch::Client::new(&ctx.aws);
+    let described = batch
+        .describe_job_queues()
+        .job_queues(&queue)
+        .send()
+        .await
+        .expect("describe queue");
+    let limits = described.job_queues()[0].job_state_time_limit_actions();
+    assert_eq!(limits.len(), 1, "{described:?}");
+    assert_eq!(limits[0].max_time_seconds(), Some(3600));
+    assert_eq!(limits[0].action().map(|a| a.as_str()), Some("CANCEL"));
+
     // The role's policy is the scoped one: `*` only for DescribeJobs.
     let policy = role_policy(&ctx, &role).await;
     for statement in policy["Statement"].as_array().expect("statements") {

@@ -262,12 +262,12 @@ async fn a_crash_around_start_execution_never_duplicates_a_run() {
         .and_then(|s| s.state_machine_arn)
         .expect("machine");
     let uid = ready.uid().expect("uid");
-    let name = batchnotify::desired::execution_name_for_trigger(&uid, "1");
+    let name = batchnotify::desired::execution_name_for_trigger(&uid, 1, "1");
     let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
     sfn.start_execution()
         .state_machine_arn(&machine)
         .name(&name)
-        .input("{}")
+        .input(r#"{"scheduledTime":null,"trigger":"1"}"#)
         .send()
         .await
         .expect("start the execution as the crashed operator did");

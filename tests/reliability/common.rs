@@ -125,26 +125,33 @@ pub async fn executions(ctx: &Ctx, machine: &str) -> Vec<String> {
 }
 
 /// Executions that are not the one run of a trigger this object was given:
-/// (duplicates or strangers, the triggers with no execution).
+/// (duplicates or strangers, the triggers with no execution). Triggers are
+/// distinct values; a run's name also carries its sequence number, which a
+/// trigger replaced before the operator saw it leaves unused.
 pub fn check_executions(
     uid: &str,
     triggers: &[String],
     found: &[String],
 ) -> (Vec<String>, Vec<String>) {
-    let expected: BTreeMap<String, &String> = triggers
-        .iter()
-        .map(|t| (batchnotify::desired::execution_name_for_trigger(uid, t), t))
-        .collect();
+    let most = (found.len() + triggers.len() + 1) as u64;
+    let trigger_of = |name: &str| {
+        triggers.iter().find(|t| {
+            (1..=most).any(|s| batchnotify::desired::execution_name_for_trigger(uid, s, t) == name)
+        })
+    };
     let mut seen = BTreeSet::new();
     let unexpected = found
         .iter()
-        .filter(|n| !expected.contains_key(*n) || !seen.insert((*n).clone()))
+        .filter(|n| match trigger_of(n) {
+            None => true,
+            Some(t) => !seen.insert(t.clone()),
+        })
         .cloned()
         .collect();
-    let missing = expected
+    let missing = triggers
         .iter()
-        .filter(|(n, _)| !found.contains(n))
-        .map(|(_, t)| (*t).clone())
+        .filter(|t| !found.iter().any(|n| trigger_of(n) == Some(*t)))
+        .cloned()
         .collect();
     (unexpected, missing)
 }

@@ -59,6 +59,11 @@ impl Manager for JobQueueManager {
             op,
         );
         delta.check(observed.state != "ENABLED", "state", op);
+        delta.check(
+            observed.runnable_time_limits != desired.runnable_time_limits,
+            "jobStateTimeLimitActions",
+            op,
+        );
         delta
     }
 
