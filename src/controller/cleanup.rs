@@ -14,10 +14,9 @@ use kube::ResourceExt;
 use super::Context;
 use super::error::{Error, Problem};
 use super::managers::compute_environment::ComputeEnvironmentManager;
-use super::managers::execution_role::ExecutionRoleManager;
 use super::managers::job_definition::JobDefinitionManager;
 use super::managers::job_queue::JobQueueManager;
-use super::managers::role::RoleManager;
+use super::managers::role::{ExecutionRoleManager, StateMachineRoleManager};
 use super::managers::state_machine::StateMachineManager;
 use super::managers::topic::TopicManager;
 use super::managers::{self, Judge, Removal};
@@ -145,7 +144,7 @@ async fn remove_all(
     report: &mut Report,
 ) -> Result<(), Problem> {
     managers::remove::<StateMachineManager>(clients, &desired.state_machine, judge, report).await?;
-    managers::remove::<RoleManager>(clients, &desired.role, judge, report).await?;
+    managers::remove::<StateMachineRoleManager>(clients, &desired.role, judge, report).await?;
     // Found by its name even when no longer asked for (turned off before a crash).
     if desired.execution_role.is_some() || execution_role_recorded {
         let role = desired.execution_role_at_its_name();

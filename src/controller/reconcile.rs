@@ -12,13 +12,12 @@ use kube::runtime::events::EventType;
 
 use super::error::{Error, Problem};
 use super::managers::compute_environment::ComputeEnvironmentManager;
-use super::managers::execution_role::ExecutionRoleManager;
 use super::managers::job_definition::JobDefinitionManager;
 use super::managers::job_queue::JobQueueManager;
-use super::managers::role::RoleManager;
+use super::managers::role::{ExecutionRoleManager, StateMachineRoleManager};
 use super::managers::state_machine::StateMachineManager;
 use super::managers::topic::{TopicManager, subscription_status};
-use super::managers::{self, Judge};
+use super::managers::{self, Applied, Judge, Manager};
 use super::references::{self, Reference};
 use super::report::Report;
 use super::{Context, executions, status};
@@ -275,12 +274,16 @@ struct Pass<'a> {
     report: &'a mut Report,
 }
 
-/// Status records `wanted` already.
-fn known(recorded: &Option<String>, wanted: &str) -> bool {
-    recorded.as_deref() == Some(wanted)
-}
-
 impl Pass<'_> {
+    /// Applies one managed resource; `known` when status records it.
+    async fn apply<M: Manager>(
+        &mut self,
+        desired: &M::Desired,
+        known: bool,
+    ) -> Result<Applied<M::Observed>, Problem> {
+        managers::apply::<M>(self.clients, desired, known, &self.judge, self.report).await
+    }
+
     async fn compute_environment(&mut self) -> Result<(), Problem> {
         let arn = match &self.desired.compute_environment {
             None => None,
@@ -290,15 +293,8 @@ impl Pass<'_> {
                 Some(arn.clone())
             }
             Some(Wanted::Managed(ce)) => {
-                let known = known(&self.old.compute_environment_arn, &ce.meta.arn);
-                let applied = managers::apply::<ComputeEnvironmentManager>(
-                    self.clients,
-                    ce,
-                    known,
-                    &self.judge,
-                    self.report,
-                )
-                .await?;
+                let known = self.old.compute_environment_arn == Some(ce.meta.arn.clone());
+                let applied = self.apply::<ComputeEnvironmentManager>(ce, known).await?;
                 Some(applied.arn)
             }
         };
@@ -313,16 +309,8 @@ impl Pass<'_> {
                 arn.clone()
             }
             Wanted::Managed(queue) => {
-                let known = known(&self.old.job_queue_arn, &queue.meta.arn);
-                managers::apply::<JobQueueManager>(
-                    self.clients,
-                    queue,
-                    known,
-                    &self.judge,
-                    self.report,
-                )
-                .await?
-                .arn
+                let known = self.old.job_queue_arn == Some(queue.meta.arn.clone());
+                self.apply::<JobQueueManager>(queue, known).await?.arn
             }
         };
         self.record.job_queue_arn = Some(arn);
@@ -333,15 +321,8 @@ impl Pass<'_> {
     async fn execution_role(&mut self) -> Result<(), Problem> {
         match &self.desired.execution_role {
             Some(role) => {
-                let known = known(&self.old.execution_role_arn, &role.meta.arn);
-                let applied = managers::apply::<ExecutionRoleManager>(
-                    self.clients,
-                    role,
-                    known,
-                    &self.judge,
-                    self.report,
-                )
-                .await?;
+                let known = self.old.execution_role_arn == Some(role.meta.arn.clone());
+                let applied = self.apply::<ExecutionRoleManager>(role, known).await?;
                 self.record.execution_role_arn = Some(applied.arn);
             }
             None if self.old.execution_role_arn.is_some() => {
@@ -372,15 +353,7 @@ impl Pass<'_> {
                     a.strip_prefix(def.meta.arn.as_str())
                         .is_some_and(|rest| rest.starts_with(':'))
                 });
-                managers::apply::<JobDefinitionManager>(
-                    self.clients,
-                    def,
-                    known,
-                    &self.judge,
-                    self.report,
-                )
-                .await?
-                .arn
+                self.apply::<JobDefinitionManager>(def, known).await?.arn
             }
         };
         self.record.job_definition_arn = Some(arn);
@@ -395,15 +368,8 @@ impl Pass<'_> {
                 arn.clone()
             }
             Wanted::Managed(topic) => {
-                let known = known(&self.old.topic_arn, &topic.meta.arn);
-                let applied = managers::apply::<TopicManager>(
-                    self.clients,
-                    topic,
-                    known,
-                    &self.judge,
-                    self.report,
-                )
-                .await?;
+                let known = self.old.topic_arn == Some(topic.meta.arn.clone());
+                let applied = self.apply::<TopicManager>(topic, known).await?;
                 self.record.subscriptions = subscription_status(topic, applied.observed.as_ref());
                 applied.arn
             }
@@ -414,25 +380,16 @@ impl Pass<'_> {
 
     async fn role(&mut self) -> Result<(), Problem> {
         let role = &self.desired.role;
-        let known = known(&self.old.role_arn, &role.meta.arn);
-        let applied =
-            managers::apply::<RoleManager>(self.clients, role, known, &self.judge, self.report)
-                .await?;
+        let known = self.old.role_arn == Some(role.meta.arn.clone());
+        let applied = self.apply::<StateMachineRoleManager>(role, known).await?;
         self.record.role_arn = Some(applied.arn);
         Ok(())
     }
 
     async fn state_machine(&mut self) -> Result<(), Problem> {
         let machine = &self.desired.state_machine;
-        let known = known(&self.old.state_machine_arn, &machine.meta.arn);
-        let applied = managers::apply::<StateMachineManager>(
-            self.clients,
-            machine,
-            known,
-            &self.judge,
-            self.report,
-        )
-        .await?;
+        let known = self.old.state_machine_arn == Some(machine.meta.arn.clone());
+        let applied = self.apply::<StateMachineManager>(machine, known).await?;
         self.record.state_machine_arn = Some(applied.arn);
         Ok(())
     }

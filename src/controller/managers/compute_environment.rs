@@ -56,15 +56,8 @@ impl Manager for ComputeEnvironmentManager {
         aws.batch.compute_environment(&desired.meta.name).await
     }
 
-    async fn tags(
-        aws: &RegionClients,
-        desired: &ComputeEnvironment,
-        observed: Option<&ObservedComputeEnvironment>,
-    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        Ok(match observed {
-            Some(o) => Some(o.tags.clone()),
-            None => Self::observe(aws, desired).await?.map(|o| o.tags),
-        })
+    fn observed_tags(observed: &ObservedComputeEnvironment) -> Option<&BTreeMap<String, String>> {
+        Some(&observed.tags)
     }
 
     async fn tag(

@@ -30,15 +30,8 @@ impl Manager for JobQueueManager {
         aws.batch.job_queue(&desired.meta.name).await
     }
 
-    async fn tags(
-        aws: &RegionClients,
-        desired: &JobQueue,
-        observed: Option<&ObservedJobQueue>,
-    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
-        Ok(match observed {
-            Some(o) => Some(o.tags.clone()),
-            None => Self::observe(aws, desired).await?.map(|o| o.tags),
-        })
+    fn observed_tags(observed: &ObservedJobQueue) -> Option<&BTreeMap<String, String>> {
+        Some(&observed.tags)
     }
 
     async fn tag(

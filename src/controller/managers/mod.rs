@@ -9,7 +9,6 @@
 //! status records it, it is observed and what changed out of band is put back.
 
 pub mod compute_environment;
-pub mod execution_role;
 pub mod job_definition;
 pub mod job_queue;
 pub mod role;
@@ -131,13 +130,24 @@ pub(crate) trait Manager {
         desired: &Self::Desired,
     ) -> Result<Option<Self::Observed>, AwsError>;
 
+    /// The tags an observation carries, if it carries them.
+    fn observed_tags(_observed: &Self::Observed) -> Option<&BTreeMap<String, String>> {
+        None
+    }
+
     /// Its tags, from `observed` when that holds them, else read; `None`
     /// when the resource does not exist.
     async fn tags(
         aws: &RegionClients,
         desired: &Self::Desired,
         observed: Option<&Self::Observed>,
-    ) -> Result<Option<BTreeMap<String, String>>, AwsError>;
+    ) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+        if let Some(tags) = observed.and_then(Self::observed_tags) {
+            return Ok(Some(tags.clone()));
+        }
+        let observed = Self::observe(aws, desired).await?;
+        Ok(observed.as_ref().and_then(Self::observed_tags).cloned())
+    }
 
     /// Puts our tags on it (adoption).
     async fn tag(

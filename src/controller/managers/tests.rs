@@ -11,7 +11,7 @@ use serde_json::json;
 use super::compute_environment::ComputeEnvironmentManager;
 use super::job_definition::JobDefinitionManager;
 use super::job_queue::JobQueueManager;
-use super::role::RoleManager;
+use super::role::StateMachineRoleManager as RoleManager;
 use super::state_machine::StateMachineManager;
 use super::topic::TopicManager;
 use super::{Judge, Removal, apply, remove};
