@@ -404,6 +404,52 @@ mod tests {
         )));
     }
 
+    fn event(id: i64, t: HistoryEventType) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
+        HistoryEvent::builder()
+            .id(id)
+            .r#type(t)
+            .timestamp(DateTime::from_secs(0))
+    }
+
+    /// What AWS records for a `.sync` Batch task: TaskSubmitted carries
+    /// SubmitJob's answer while the job runs; the end carries the job.
+    #[test]
+    fn the_job_is_found_in_the_history_while_running_and_at_the_end() {
+        use aws_sdk_sfn::types::{TaskSubmittedEventDetails, TaskSucceededEventDetails};
+        let submitted = event(5, HistoryEventType::TaskSubmitted)
+            .task_submitted_event_details(
+                TaskSubmittedEventDetails::builder()
+                    .resource("submitJob.sync")
+                    .resource_type("batch")
+                    .output(r#"{"JobArn":"arn:aws:batch:us-east-1:123456789012:job/j-1","JobId":"j-1","JobName":"x"}"#)
+                    .build()
+                    .expect("details"),
+            )
+            .build()
+            .expect("event");
+        assert_eq!(
+            submitted_job_id(std::slice::from_ref(&submitted)).as_deref(),
+            Some("j-1")
+        );
+        let succeeded = event(9, HistoryEventType::TaskSucceeded)
+            .task_succeeded_event_details(
+                TaskSucceededEventDetails::builder()
+                    .resource("submitJob.sync")
+                    .resource_type("batch")
+                    .output(r#"{"JobId":"j-1","Status":"SUCCEEDED","StatusReason":"Essential container in task exited","Attempts":[{}],"Container":{"ExitCode":0,"LogStreamName":"d/default/t"}}"#)
+                    .build()
+                    .expect("details"),
+            )
+            .build()
+            .expect("event");
+        let outcome = outcome_from_history(&[submitted, succeeded]);
+        assert_eq!(outcome.batch_job_id.as_deref(), Some("j-1"));
+        let job = outcome.job.expect("job");
+        assert_eq!(job.status.as_deref(), Some("SUCCEEDED"));
+        assert_eq!((job.exit_code, job.attempts), (Some(0), Some(1)));
+        assert_eq!(job.log_stream_name.as_deref(), Some("d/default/t"));
+    }
+
     #[test]
     fn a_machine_older_than_the_request_was_not_created_by_it() {
         let asked = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
