@@ -31,6 +31,7 @@ const THROTTLED: &str = "AwsThrottled";
 /// The Apply half of the finalizer: make AWS match the spec, follow runs,
 /// write status.
 pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let obj = latest_before_a_trigger_run(obj, &ctx).await?;
     let started = Instant::now();
     let old = obj.status.clone().unwrap_or_default();
     let mut new = old.clone();
@@ -90,6 +91,30 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
             .object(&ns, &obj.name_any(), problem.is_none(), last_run);
     }
     Ok(next(&obj, &ctx, problem.as_ref(), runs))
+}
+
+/// A new trigger's run is named after the run's sequence number in status,
+/// so that number must be the latest one written. The object a reconcile is
+/// handed can predate our own last status write (a spec change watched before
+/// that write): when a trigger run is due, read the object again from the API
+/// server (a quorum read) — one GET per trigger change.
+async fn latest_before_a_trigger_run(
+    obj: Arc<BatchNotification>,
+    ctx: &Context,
+) -> Result<Arc<BatchNotification>, Error> {
+    let trigger = obj.spec.run.as_ref().and_then(|r| r.trigger.as_deref());
+    let recorded = obj.status.as_ref().and_then(|s| s.last_trigger.as_deref());
+    if trigger.is_none() || trigger == recorded {
+        return Ok(obj);
+    }
+    let ns = obj
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
+    let api: kube::Api<BatchNotification> = kube::Api::namespaced(ctx.client.clone(), &ns);
+    match api.get_opt(&obj.name_any()).await? {
+        Some(latest) if latest.uid() == obj.uid() => Ok(Arc::new(latest)),
+        _ => Ok(obj),
+    }
 }
 
 /// Conditions, Events and the log line for the infrastructure's outcome.
