@@ -97,7 +97,7 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
 /// so that number must be the latest one written. The object a reconcile is
 /// handed can predate our own last status write (a spec change watched before
 /// that write): when a trigger run is due, read the object again from the API
-/// server (a quorum read) — one GET per trigger change.
+/// server (a quorum read) — one list by name per trigger change.
 async fn latest_before_a_trigger_run(
     obj: Arc<BatchNotification>,
     ctx: &Context,
@@ -110,8 +110,13 @@ async fn latest_before_a_trigger_run(
     let ns = obj
         .namespace()
         .ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
+    // A list (the RBAC has no `get`: the watch serves every other read)
+    // without a resourceVersion is read from etcd, as a GET would be.
     let api: kube::Api<BatchNotification> = kube::Api::namespaced(ctx.client.clone(), &ns);
-    match api.get_opt(&obj.name_any()).await? {
+    let by_name =
+        kube::api::ListParams::default().fields(&format!("metadata.name={}", obj.name_any()));
+    let latest = api.list(&by_name).await?.items.into_iter().next();
+    match latest {
         Some(latest) if latest.uid() == obj.uid() => Ok(Arc::new(latest)),
         _ => Ok(obj),
     }
