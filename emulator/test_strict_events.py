@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import launch
 from launch import client, endpoint_of, start, stop, suffix
 
 import boto3
@@ -68,13 +69,8 @@ def error_of(call, *args, **kwargs) -> tuple[str, str, int]:
 
 
 def wait_for(fetch, done, timeout: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"still {value!r} after {timeout} s"
-        time.sleep(interval)
+    """launch.wait_for, with the longer wait these tests need."""
+    return launch.wait_for(fetch, done, timeout, interval)
 
 
 def machine(endpoint: str, name: str, definition: dict) -> str:

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use batchnotify::api::{BatchNotification, RunStatus};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
@@ -13,32 +12,6 @@ use serde_json::{Value, json};
 use crate::support::{Ctx, FAIL_MARKER, HOLD_MARKER, batch_stack, example};
 
 const TEXT: &str = "Job {jobName} ({jobId}) {status}: {statusReason}\nexit {exitCode} after {attempts} attempt(s), logs {logStreamName}\n{namespace}/{name} trigger {trigger} execution {executionName} error {error} {{braces}} 'quoted'";
-
-/// An SQS queue subscribed (raw delivery) to what it is given: (url, arn).
-async fn queue(ctx: &Ctx, name: &str) -> (String, String) {
-    let sqs = aws_sdk_sqs::Client::new(&ctx.aws);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}-{name}", ctx.prefix))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
-    (url, arn)
-}
 
 /// The notification texts delivered to the queue (out of SNS's envelope).
 async fn delivered(ctx: &Ctx, url: &str, at_least: usize) -> Vec<String> {
@@ -73,7 +46,7 @@ async fn delivered(ctx: &Ctx, url: &str, at_least: usize) -> Vec<String> {
 async fn object(ctx: &Ctx, name: &str, job: &str) -> (Value, String) {
     let (queue_arn, job_definition) =
         batch_stack(&ctx.aws, &format!("{}-{name}", ctx.prefix), job).await;
-    let (url, subscriber) = queue(ctx, &format!("{name}-sub")).await;
+    let (url, subscriber) = crate::runs::subscriber(ctx, &format!("{name}-sub")).await;
     let mut obj = example("existing-arns.yaml");
     obj["metadata"]["name"] = json!(name);
     obj["spec"]["jobQueue"] = json!({"arn": queue_arn});

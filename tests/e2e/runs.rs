@@ -15,7 +15,7 @@ const SUCCESS: &str = "Batch job submitted through Step Functions succeeded";
 const FAILURE: &str = "Batch job submitted through Step Functions failed";
 
 /// An SQS queue to subscribe to the managed topic: (url, arn).
-async fn subscriber(ctx: &Ctx, name: &str) -> (String, String) {
+pub(crate) async fn subscriber(ctx: &Ctx, name: &str) -> (String, String) {
     let sqs = aws_sdk_sqs::Client::new(&ctx.aws);
     let url = sqs
         .create_queue()
