@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Run the operator against the cluster in KUBECONFIG (or in-cluster) and
     /// AWS from the SDK's default chain (AWS_ENDPOINT_URL honoured).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinition.
     Crd,
     /// Offline: print what a manifest would create — names, tags, the IAM trust
@@ -56,6 +56,18 @@ struct RunArgs {
     /// Longest interval between polls of a running execution.
     #[arg(long, env = "BATCHNOTIFY_POLL_MAX", default_value = "30s", value_parser = humantime)]
     poll_max: Duration,
+    /// The share of each AWS API's published rate quota the operator spends
+    /// (the rest is left to the account's other tools).
+    #[arg(long, env = "BATCHNOTIFY_AWS_QUOTA_FRACTION", default_value_t = 0.5, value_parser = share)]
+    aws_quota_fraction: f64,
+    /// The account's API quotas as a multiple of AWS's published defaults
+    /// (after a quota increase).
+    #[arg(long, env = "BATCHNOTIFY_AWS_QUOTA_SCALE", default_value_t = 1.0, value_parser = positive)]
+    aws_quota_scale: f64,
+    /// The share of the operator's budget resync reads may use; creation,
+    /// changes and runs may use all of it.
+    #[arg(long, env = "BATCHNOTIFY_RESYNC_BUDGET_SHARE", default_value_t = 0.5, value_parser = share)]
+    resync_budget_share: f64,
     /// Reconciles at once.
     #[arg(long, env = "BATCHNOTIFY_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
@@ -111,6 +123,24 @@ struct PlanArgs {
 enum PlanOutput {
     Yaml,
     Json,
+}
+
+/// A number in (0, 1].
+fn share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!(
+            "{s}: expected a number greater than 0 and at most 1"
+        )),
+    }
+}
+
+/// A finite number above 0.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
+        _ => Err(format!("{s}: expected a number greater than 0")),
+    }
 }
 
 /// "10m", "30s", "1500ms", "1h".
@@ -198,6 +228,11 @@ async fn main() -> ExitCode {
                     duration: args.lease_duration,
                 }),
                 shutdown_timeout: args.shutdown_timeout,
+                budget: batchnotify::aws::budget::Settings {
+                    fraction: args.aws_quota_fraction,
+                    scale: args.aws_quota_scale,
+                    background_share: args.resync_budget_share,
+                },
             };
             match operator::run(opts).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 //! removed with the object, so their number is bounded by the objects).
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,6 +21,22 @@ struct AwsLabels {
     outcome: &'static str,
     /// `first`, or `retry` for the SDK's own retries of the same call.
     attempt: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BudgetLabels {
+    /// The region, or `global` for IAM.
+    scope: String,
+    service: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WaitLabels {
+    service: &'static str,
+    operation: &'static str,
+    /// `foreground` (creation, changes, runs) or `background` (resync).
+    priority: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -72,6 +89,19 @@ pub struct Metrics {
     objects: Mutex<HashSet<ObjectLabels>>,
     kube_requests: Family<KubeLabels, Counter>,
     kube_request_duration: Family<KubeLabels, Histogram, fn() -> Histogram>,
+    aws_budget: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
+    aws_budget_waits: Family<WaitLabels, Counter>,
+    aws_budget_wait_seconds: Family<WaitLabels, Counter<f64, AtomicU64>>,
+    resync_period: Gauge<f64, AtomicU64>,
+    drift_detection_period: Histogram,
+    events_received: Family<EventLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    /// `used` (a run's result), `unknown` (an execution no object follows),
+    /// `ignored` (not a terminal status), `malformed`.
+    disposition: &'static str,
 }
 
 impl Default for Metrics {
@@ -147,8 +177,50 @@ impl Metrics {
             "Time until the Kubernetes API answered (headers; a watch counts until it opens)",
             kube_request_duration.clone(),
         );
+        let aws_budget = Family::<BudgetLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "aws_budget_calls_per_second",
+            "The operator's budget per AWS API: the published quota's refill rate times --aws-quota-fraction (and --aws-quota-scale)",
+            aws_budget.clone(),
+        );
+        let aws_budget_waits = Family::<WaitLabels, Counter>::default();
+        registry.register(
+            "aws_budget_waits",
+            "AWS calls that waited for the budget before going, by priority",
+            aws_budget_waits.clone(),
+        );
+        let aws_budget_wait_seconds = Family::<WaitLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "aws_budget_wait_seconds",
+            "Time AWS calls spent waiting for the budget, by priority",
+            aws_budget_wait_seconds.clone(),
+        );
+        let resync_period = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "resync_period_seconds",
+            "The resync period in force: --resync, stretched when the budget cannot re-observe every object that often",
+            resync_period.clone(),
+        );
+        let drift_detection_period = Histogram::new(exponential_buckets(15.0, 2.0, 12));
+        registry.register(
+            "drift_detection_period_seconds",
+            "Achieved time between two full observations of one object's AWS resources",
+            drift_detection_period.clone(),
+        );
+        let events_received = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "execution_events",
+            "Step Functions execution status change events read from the operator's queue, by what became of them",
+            events_received.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            aws_budget,
+            aws_budget_waits,
+            aws_budget_wait_seconds,
+            resync_period,
+            drift_detection_period,
+            events_received,
             aws_requests,
             reconciles,
             stage_duration,
@@ -250,6 +322,57 @@ impl Metrics {
                 outcome,
                 attempt,
             })
+            .inc();
+    }
+
+    /// The budget of one API, once, when it is first called.
+    pub fn aws_budget(
+        &self,
+        scope: &str,
+        service: &'static str,
+        operation: &'static str,
+        per_second: f64,
+    ) {
+        self.aws_budget
+            .get_or_create(&BudgetLabels {
+                scope: scope.to_string(),
+                service,
+                operation,
+            })
+            .set(per_second);
+    }
+
+    /// A call waited `seconds` for the budget.
+    pub fn aws_budget_waited(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        priority: &'static str,
+        seconds: f64,
+    ) {
+        let labels = WaitLabels {
+            service,
+            operation,
+            priority,
+        };
+        self.aws_budget_waits.get_or_create(&labels).inc();
+        self.aws_budget_wait_seconds
+            .get_or_create(&labels)
+            .inc_by(seconds);
+    }
+
+    pub fn resync_period(&self, seconds: f64) {
+        self.resync_period.set(seconds);
+    }
+
+    /// An object's resources were observed again `seconds` after the last time.
+    pub fn drift_detected_after(&self, seconds: f64) {
+        self.drift_detection_period.observe(seconds);
+    }
+
+    pub fn execution_event(&self, disposition: &'static str) {
+        self.events_received
+            .get_or_create(&EventLabels { disposition })
             .inc();
     }
 

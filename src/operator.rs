@@ -45,6 +45,8 @@ pub struct Options {
     pub controller: controller::Config,
     pub admin_addr: SocketAddr,
     pub leader_election: Option<LeaderElection>,
+    /// How much of AWS's API quotas the operator spends.
+    pub budget: aws::budget::Settings,
     /// How long shutdown may take before the process exits anyway.
     pub shutdown_timeout: Duration,
 }
@@ -83,7 +85,7 @@ pub async fn run(mut opts: Options) -> Result<(), OperatorError> {
         .with_layer(&KubeRequests(metrics.clone()))
         .build();
     let sdk = aws::sdk_config(None).await;
-    let aws = Aws::new(sdk, metrics.clone());
+    let aws = Aws::new(sdk, metrics.clone(), opts.budget);
     if opts.controller.default_region.is_none() {
         opts.controller.default_region = aws.default_region();
     }

@@ -11,6 +11,7 @@ use aws_sdk_batch::types::{
     PlatformCapability, ResourceRequirement, ResourceType, RetryStrategy,
 };
 
+use super::budget::RegionBudget;
 use super::error::{Result, call, gone, pages};
 use crate::desired::{ComputeEnvironment, JobDefinition, JobQueue};
 
@@ -85,6 +86,7 @@ impl JobDetails {
 #[derive(Clone)]
 pub struct Batch {
     client: aws_sdk_batch::Client,
+    budget: RegionBudget,
 }
 
 fn tag_map(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -100,13 +102,14 @@ fn hash_tags(tags: &BTreeMap<String, String>) -> HashMap<String, String> {
 }
 
 impl Batch {
-    pub fn new(client: aws_sdk_batch::Client) -> Self {
-        Batch { client }
+    pub fn new(client: aws_sdk_batch::Client, budget: RegionBudget) -> Self {
+        Batch { client, budget }
     }
 
     /// TagResource: used when adopting a resource.
     pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         call(
+            &self.budget,
             S,
             "TagResource",
             self.client
@@ -124,6 +127,7 @@ impl Batch {
     /// One job definition by ARN (`…:job-definition/name:rev`), or `None`.
     pub async fn job_definition(&self, arn: &str) -> Result<Option<ObservedJobDefinition>> {
         let out = call(
+            &self.budget,
             S,
             "DescribeJobDefinitions",
             self.client
@@ -138,6 +142,7 @@ impl Batch {
     /// Every ACTIVE revision of a job-definition name, across all pages.
     pub async fn active_job_definitions(&self, name: &str) -> Result<Vec<ObservedJobDefinition>> {
         let pages = pages(
+            &self.budget,
             S,
             "DescribeJobDefinitions",
             self.client
@@ -209,13 +214,14 @@ impl Batch {
         if let Some(a) = input.retry_attempts {
             req = req.retry_strategy(RetryStrategy::builder().attempts(a as i32).build());
         }
-        let out = call(S, "RegisterJobDefinition", req.send()).await?;
+        let out = call(&self.budget, S, "RegisterJobDefinition", req.send()).await?;
         Ok(out.job_definition_arn().unwrap_or_default().to_string())
     }
 
     pub async fn deregister_job_definition(&self, arn: &str) -> Result<()> {
         gone(
             call(
+                &self.budget,
                 S,
                 "DeregisterJobDefinition",
                 self.client
@@ -231,6 +237,7 @@ impl Batch {
     /// A job's current state (DescribeJobs), `None` when Batch no longer knows it.
     pub async fn job(&self, job_id: &str) -> Result<Option<JobDetails>> {
         let out = call(
+            &self.budget,
             S,
             "DescribeJobs",
             self.client.describe_jobs().jobs(job_id).send(),
@@ -258,6 +265,7 @@ impl Batch {
         after_ms: i64,
     ) -> Result<Option<String>> {
         let pages = pages(
+            &self.budget,
             S,
             "ListJobs",
             self.client
@@ -286,6 +294,7 @@ impl Batch {
     /// One job queue by ARN or name, or `None`.
     pub async fn job_queue(&self, arn_or_name: &str) -> Result<Option<ObservedJobQueue>> {
         let pages = pages(
+            &self.budget,
             S,
             "DescribeJobQueues",
             self.client
@@ -332,6 +341,7 @@ impl Batch {
 
     pub async fn create_job_queue(&self, queue: &JobQueue) -> Result<String> {
         let out = call(
+            &self.budget,
             S,
             "CreateJobQueue",
             self.client
@@ -355,6 +365,7 @@ impl Batch {
 
     pub async fn update_job_queue(&self, arn: &str, queue: &JobQueue) -> Result<()> {
         call(
+            &self.budget,
             S,
             "UpdateJobQueue",
             self.client
@@ -385,6 +396,7 @@ impl Batch {
         };
         if q.state != "DISABLED" {
             call(
+                &self.budget,
                 S,
                 "UpdateJobQueue",
                 self.client
@@ -404,6 +416,7 @@ impl Batch {
         }
         gone(
             call(
+                &self.budget,
                 S,
                 "DeleteJobQueue",
                 self.client.delete_job_queue().job_queue(arn).send(),
@@ -421,6 +434,7 @@ impl Batch {
         arn_or_name: &str,
     ) -> Result<Option<ObservedComputeEnvironment>> {
         let pages = pages(
+            &self.budget,
             S,
             "DescribeComputeEnvironments",
             self.client
@@ -467,6 +481,7 @@ impl Batch {
             .set_security_group_ids(Some(input.security_group_ids.clone()))
             .build();
         let out = call(
+            &self.budget,
             S,
             "CreateComputeEnvironment",
             self.client
@@ -492,6 +507,7 @@ impl Batch {
         input: &ComputeEnvironment,
     ) -> Result<()> {
         call(
+            &self.budget,
             S,
             "UpdateComputeEnvironment",
             self.client
@@ -521,6 +537,7 @@ impl Batch {
         };
         if ce.state != "DISABLED" {
             call(
+                &self.budget,
                 S,
                 "UpdateComputeEnvironment",
                 self.client
@@ -540,6 +557,7 @@ impl Batch {
         }
         gone(
             call(
+                &self.budget,
                 S,
                 "DeleteComputeEnvironment",
                 self.client

@@ -8,6 +8,8 @@ use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
+use super::budget::RegionBudget;
+
 /// What the controller needs to know about a failed AWS call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -178,9 +180,10 @@ fn readable_message(message: &str) -> String {
     }
 }
 
-/// Runs one SDK call and maps its error. Its attempts are counted by the
+/// Runs one SDK call, once the budget lets it go, and maps its error. Its attempts are counted by the
 /// client's interceptor ([`super::attempts`]), each as AWS sees it.
 pub(crate) async fn call<T, E, F>(
+    budget: &RegionBudget,
     service: &'static str,
     operation: &'static str,
     fut: F,
@@ -189,6 +192,7 @@ where
     F: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    budget.acquire(service, operation).await;
     let start = Instant::now();
     let result = fut.await.map_err(|e| from_sdk(service, operation, e));
     log(service, operation, &result, start);
@@ -198,6 +202,7 @@ where
 /// Every page of a paged read, through the SDK's paginator: AWS answers a
 /// List/Describe in pages however large the page asked for.
 pub(crate) async fn pages<T, E>(
+    budget: &RegionBudget,
     service: &'static str,
     operation: &'static str,
     mut stream: PaginationStream<std::result::Result<T, SdkError<E, HttpResponse>>>,
@@ -207,7 +212,12 @@ where
 {
     let start = Instant::now();
     let mut out = Vec::new();
-    while let Some(page) = stream.next().await {
+    // Each page is one request: each spends from the budget (the last
+    // token is taken before the paginator knows there is no next page).
+    while let Some(page) = {
+        budget.acquire(service, operation).await;
+        stream.next().await
+    } {
         match page {
             Ok(p) => out.push(p),
             Err(e) => {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::Tag;
 
+use super::budget::RegionBudget;
 use super::error::{ErrorKind, Result, call, found, gone, pages};
 
 const S: &str = "iam";
@@ -21,6 +22,7 @@ pub struct ObservedRole {
 #[derive(Clone)]
 pub struct Roles {
     client: aws_sdk_iam::Client,
+    budget: RegionBudget,
 }
 
 fn tags(operation: &'static str, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
@@ -30,8 +32,8 @@ fn tags(operation: &'static str, tags: &BTreeMap<String, String>) -> Result<Vec<
 }
 
 impl Roles {
-    pub fn new(client: aws_sdk_iam::Client) -> Self {
-        Roles { client }
+    pub fn new(client: aws_sdk_iam::Client, budget: RegionBudget) -> Self {
+        Roles { client, budget }
     }
 
     /// CreateRole with its trust policy and tags; AlreadyExists if the name is taken.
@@ -43,6 +45,7 @@ impl Roles {
         tag_map: &BTreeMap<String, String>,
     ) -> Result<String> {
         let out = call(
+            &self.budget,
             S,
             "CreateRole",
             self.client
@@ -59,7 +62,13 @@ impl Roles {
 
     /// GetRole: the ARN, trust policy and tags in one read.
     pub async fn observe(&self, name: &str) -> Result<Option<ObservedRole>> {
-        let r = call(S, "GetRole", self.client.get_role().role_name(name).send()).await;
+        let r = call(
+            &self.budget,
+            S,
+            "GetRole",
+            self.client.get_role().role_name(name).send(),
+        )
+        .await;
         Ok(found(r)?.and_then(|out| {
             out.role().map(|role| ObservedRole {
                 arn: role.arn().to_string(),
@@ -74,6 +83,7 @@ impl Roles {
 
     pub async fn tag(&self, name: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
         call(
+            &self.budget,
             S,
             "TagRole",
             self.client
@@ -88,6 +98,7 @@ impl Roles {
 
     pub async fn update_trust_policy(&self, name: &str, document: &str) -> Result<()> {
         call(
+            &self.budget,
             S,
             "UpdateAssumeRolePolicy",
             self.client
@@ -103,6 +114,7 @@ impl Roles {
     /// The inline policy's document, URL-encoded as IAM returns it.
     pub async fn inline_policy(&self, role: &str, policy: &str) -> Result<Option<String>> {
         let r = call(
+            &self.budget,
             S,
             "GetRolePolicy",
             self.client
@@ -117,6 +129,7 @@ impl Roles {
 
     pub async fn put_inline_policy(&self, role: &str, policy: &str, document: &str) -> Result<()> {
         call(
+            &self.budget,
             S,
             "PutRolePolicy",
             self.client
@@ -133,6 +146,7 @@ impl Roles {
     /// The ARNs of the managed policies attached to the role, across all pages.
     pub async fn attached_policies(&self, role: &str) -> Result<Vec<String>> {
         let pages = pages(
+            &self.budget,
             S,
             "ListAttachedRolePolicies",
             self.client
@@ -151,6 +165,7 @@ impl Roles {
 
     pub async fn attach_policy(&self, role: &str, policy_arn: &str) -> Result<()> {
         call(
+            &self.budget,
             S,
             "AttachRolePolicy",
             self.client
@@ -167,6 +182,7 @@ impl Roles {
     pub async fn delete_with_attached(&self, role: &str, policy_arn: &str) -> Result<()> {
         gone(
             call(
+                &self.budget,
                 S,
                 "DetachRolePolicy",
                 self.client
@@ -180,6 +196,7 @@ impl Roles {
         )?;
         gone(
             call(
+                &self.budget,
                 S,
                 "DeleteRole",
                 self.client.delete_role().role_name(role).send(),
@@ -193,6 +210,7 @@ impl Roles {
     pub async fn delete(&self, role: &str, policy: &str) -> Result<()> {
         gone(
             call(
+                &self.budget,
                 S,
                 "DeleteRolePolicy",
                 self.client
@@ -205,6 +223,7 @@ impl Roles {
             .map(|_| ()),
         )?;
         match call(
+            &self.budget,
             S,
             "DeleteRole",
             self.client.delete_role().role_name(role).send(),

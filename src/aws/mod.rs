@@ -39,8 +39,10 @@ pub async fn sdk_config(region: Option<String>) -> SdkConfig {
 
 pub mod attempts;
 pub mod batch;
+pub mod budget;
 pub mod error;
 pub mod iam;
+pub mod quotas;
 pub mod sfn;
 pub mod sns;
 
@@ -98,16 +100,23 @@ pub struct RegionClients {
 pub struct Aws {
     base: SdkConfig,
     metrics: Arc<Metrics>,
+    budget: Arc<budget::Budget>,
     regions: Mutex<HashMap<String, RegionClients>>,
 }
 
 impl Aws {
-    pub fn new(base: SdkConfig, metrics: Arc<Metrics>) -> Aws {
+    pub fn new(base: SdkConfig, metrics: Arc<Metrics>, budget: budget::Settings) -> Aws {
         Aws {
             base,
+            budget: Arc::new(budget::Budget::new(budget, metrics.clone())),
             metrics,
             regions: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The budget every client of every region spends from.
+    pub fn budget(&self) -> &budget::Budget {
+        &self.budget
     }
 
     /// The default region: the SDK chain's (`AWS_REGION`, profile), if any.
@@ -129,27 +138,40 @@ impl Aws {
                     .region(Region::new(region.to_string()))
                     .build();
                 let count = || CountAttempts::new(self.metrics.clone());
+                let budget = || budget::RegionBudget::new(self.budget.clone(), region);
                 RegionClients {
-                    topics: sns::Topics::new(aws_sdk_sns::Client::from_conf(
-                        aws_sdk_sns::config::Builder::from(&config)
-                            .interceptor(count())
-                            .build(),
-                    )),
-                    roles: iam::Roles::new(aws_sdk_iam::Client::from_conf(
-                        aws_sdk_iam::config::Builder::from(&config)
-                            .interceptor(count())
-                            .build(),
-                    )),
-                    state_machines: sfn::StateMachines::new(aws_sdk_sfn::Client::from_conf(
-                        aws_sdk_sfn::config::Builder::from(&config)
-                            .interceptor(count())
-                            .build(),
-                    )),
-                    batch: batch::Batch::new(aws_sdk_batch::Client::from_conf(
-                        aws_sdk_batch::config::Builder::from(&config)
-                            .interceptor(count())
-                            .build(),
-                    )),
+                    topics: sns::Topics::new(
+                        aws_sdk_sns::Client::from_conf(
+                            aws_sdk_sns::config::Builder::from(&config)
+                                .interceptor(count())
+                                .build(),
+                        ),
+                        budget(),
+                    ),
+                    roles: iam::Roles::new(
+                        aws_sdk_iam::Client::from_conf(
+                            aws_sdk_iam::config::Builder::from(&config)
+                                .interceptor(count())
+                                .build(),
+                        ),
+                        budget(),
+                    ),
+                    state_machines: sfn::StateMachines::new(
+                        aws_sdk_sfn::Client::from_conf(
+                            aws_sdk_sfn::config::Builder::from(&config)
+                                .interceptor(count())
+                                .build(),
+                        ),
+                        budget(),
+                    ),
+                    batch: batch::Batch::new(
+                        aws_sdk_batch::Client::from_conf(
+                            aws_sdk_batch::config::Builder::from(&config)
+                                .interceptor(count())
+                                .build(),
+                        ),
+                        budget(),
+                    ),
                 }
             })
             .clone()
@@ -162,7 +184,14 @@ impl Aws {
                 .interceptor(CountAttempts::new(self.metrics.clone()))
                 .build(),
         );
-        let out = error::call("sts", "GetCallerIdentity", sts.get_caller_identity().send()).await?;
+        let budget = budget::RegionBudget::new(self.budget.clone(), "global");
+        let out = error::call(
+            &budget,
+            "sts",
+            "GetCallerIdentity",
+            sts.get_caller_identity().send(),
+        )
+        .await?;
         // Never an empty account: it would be cached for the process's life.
         match out.account() {
             Some(account) if !account.is_empty() => Ok(account.to_string()),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, Tag};
 
+use super::budget::RegionBudget;
 use super::error::{AwsError, ErrorKind, Result, call, found, gone, pages};
 
 const S: &str = "sfn";
@@ -62,6 +63,7 @@ pub fn role_not_assumable(e: &AwsError) -> bool {
 #[derive(Clone)]
 pub struct StateMachines {
     client: aws_sdk_sfn::Client,
+    budget: RegionBudget,
 }
 
 fn tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -89,8 +91,8 @@ fn time(t: &aws_sdk_sfn::primitives::DateTime) -> Option<String> {
 }
 
 impl StateMachines {
-    pub fn new(client: aws_sdk_sfn::Client) -> Self {
-        StateMachines { client }
+    pub fn new(client: aws_sdk_sfn::Client, budget: RegionBudget) -> Self {
+        StateMachines { client, budget }
     }
 
     pub async fn create(
@@ -102,6 +104,7 @@ impl StateMachines {
     ) -> Result<String> {
         let asked = std::time::SystemTime::now();
         let out = call(
+            &self.budget,
             S,
             "CreateStateMachine",
             self.client
@@ -130,6 +133,7 @@ impl StateMachines {
 
     pub async fn observe(&self, arn: &str) -> Result<Option<ObservedStateMachine>> {
         let r = call(
+            &self.budget,
             S,
             "DescribeStateMachine",
             self.client
@@ -146,6 +150,7 @@ impl StateMachines {
 
     pub async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let out = call(
+            &self.budget,
             S,
             "ListTagsForResource",
             self.client
@@ -161,6 +166,7 @@ impl StateMachines {
 
     pub async fn tag(&self, arn: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
         call(
+            &self.budget,
             S,
             "TagResource",
             self.client
@@ -176,6 +182,7 @@ impl StateMachines {
     /// UpdateStateMachine in place: same ARN, new definition and role.
     pub async fn update(&self, arn: &str, definition: &str, role_arn: &str) -> Result<()> {
         call(
+            &self.budget,
             S,
             "UpdateStateMachine",
             self.client
@@ -192,6 +199,7 @@ impl StateMachines {
     pub async fn delete(&self, arn: &str) -> Result<()> {
         gone(
             call(
+                &self.budget,
                 S,
                 "DeleteStateMachine",
                 self.client
@@ -213,6 +221,7 @@ impl StateMachines {
         input: &str,
     ) -> Result<String> {
         let out = call(
+            &self.budget,
             S,
             "StartExecution",
             self.client
@@ -230,6 +239,7 @@ impl StateMachines {
     /// its history (the TaskSubmitted event comes within the first few).
     pub async fn submitted_job(&self, execution_arn: &str) -> Result<Option<String>> {
         let out = call(
+            &self.budget,
             S,
             "GetExecutionHistory",
             self.client
@@ -244,6 +254,7 @@ impl StateMachines {
 
     pub async fn describe_execution(&self, arn: &str) -> Result<Option<ObservedExecution>> {
         let r = call(
+            &self.budget,
             S,
             "DescribeExecution",
             self.client.describe_execution().execution_arn(arn).send(),
@@ -265,6 +276,7 @@ impl StateMachines {
     /// sample's history is about fifteen events).
     pub async fn outcome(&self, execution_arn: &str) -> Result<ExecutionOutcome> {
         let pages = pages(
+            &self.budget,
             S,
             "GetExecutionHistory",
             self.client
@@ -285,6 +297,7 @@ impl StateMachines {
     /// Every RUNNING execution of a state machine, across all pages.
     pub async fn running_executions(&self, state_machine_arn: &str) -> Result<Vec<String>> {
         let pages = pages(
+            &self.budget,
             S,
             "ListExecutions",
             self.client
@@ -305,6 +318,7 @@ impl StateMachines {
     pub async fn stop_execution(&self, arn: &str, cause: &str) -> Result<()> {
         gone(
             call(
+                &self.budget,
                 S,
                 "StopExecution",
                 self.client

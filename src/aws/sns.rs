@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_sns::types::Tag;
 
+use super::budget::RegionBudget;
 use super::error::{Result, call, found, gone, pages};
 
 const S: &str = "sns";
@@ -32,6 +33,7 @@ impl ObservedSubscription {
 #[derive(Clone)]
 pub struct Topics {
     client: aws_sdk_sns::Client,
+    budget: RegionBudget,
 }
 
 fn tags(operation: &'static str, tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
@@ -41,8 +43,8 @@ fn tags(operation: &'static str, tags: &BTreeMap<String, String>) -> Result<Vec<
 }
 
 impl Topics {
-    pub fn new(client: aws_sdk_sns::Client) -> Self {
-        Topics { client }
+    pub fn new(client: aws_sdk_sns::Client, budget: RegionBudget) -> Self {
+        Topics { client, budget }
     }
 
     /// CreateTopic with tags and attributes in one call. AWS answers with the
@@ -62,12 +64,13 @@ impl Topics {
         if let Some(d) = display_name {
             req = req.attributes("DisplayName", d);
         }
-        let out = call(S, "CreateTopic", req.send()).await?;
+        let out = call(&self.budget, S, "CreateTopic", req.send()).await?;
         Ok(out.topic_arn().unwrap_or_default().to_string())
     }
 
     pub async fn observe(&self, arn: &str) -> Result<Option<ObservedTopic>> {
         let r = call(
+            &self.budget,
             S,
             "GetTopicAttributes",
             self.client.get_topic_attributes().topic_arn(arn).send(),
@@ -84,6 +87,7 @@ impl Topics {
 
     pub async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>> {
         let out = call(
+            &self.budget,
             S,
             "ListTagsForResource",
             self.client
@@ -99,6 +103,7 @@ impl Topics {
 
     pub async fn tag(&self, arn: &str, tag_map: &BTreeMap<String, String>) -> Result<()> {
         call(
+            &self.budget,
             S,
             "TagResource",
             self.client
@@ -113,6 +118,7 @@ impl Topics {
 
     pub async fn set_display_name(&self, arn: &str, display_name: &str) -> Result<()> {
         call(
+            &self.budget,
             S,
             "SetTopicAttributes",
             self.client
@@ -129,6 +135,7 @@ impl Topics {
     /// Every subscription of the topic, across all pages.
     pub async fn subscriptions(&self, arn: &str) -> Result<Vec<ObservedSubscription>> {
         let pages = pages(
+            &self.budget,
             S,
             "ListSubscriptionsByTopic",
             self.client
@@ -151,6 +158,7 @@ impl Topics {
 
     pub async fn subscribe(&self, topic_arn: &str, protocol: &str, endpoint: &str) -> Result<()> {
         call(
+            &self.budget,
             S,
             "Subscribe",
             self.client
@@ -167,6 +175,7 @@ impl Topics {
     pub async fn unsubscribe(&self, subscription_arn: &str) -> Result<()> {
         gone(
             call(
+                &self.budget,
                 S,
                 "Unsubscribe",
                 self.client
@@ -182,6 +191,7 @@ impl Topics {
     pub async fn delete(&self, arn: &str) -> Result<()> {
         gone(
             call(
+                &self.budget,
                 S,
                 "DeleteTopic",
                 self.client.delete_topic().topic_arn(arn).send(),

@@ -9,11 +9,13 @@ mod managers;
 mod reconcile;
 mod references;
 mod report;
+pub mod resync;
 pub mod status;
 mod validate;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,17 +81,6 @@ impl Default for Config {
     }
 }
 
-/// When an object's infrastructure was last fully observed.
-#[derive(Clone, Debug, PartialEq)]
-struct FullPass {
-    uid: Option<String>,
-    /// The spec it converged, less `run`: a new trigger or schedule changes
-    /// the generation but no AWS resource, and costs no full pass.
-    infrastructure: String,
-    adopt: bool,
-    at: Instant,
-}
-
 /// Shared by every reconcile.
 pub struct Context {
     pub client: Client,
@@ -98,15 +89,26 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     recorder: Recorder,
     account: tokio::sync::OnceCell<String>,
-    full_passes: Mutex<HashMap<ObjectRef<BatchNotification>, FullPass>>,
+    /// When each object's AWS resources are observed next.
+    schedule: resync::Schedule,
+    /// Objects in the watch cache (the resync period is shared among them).
+    objects: AtomicUsize,
+    /// Resync passes at once: at most half the reconciles, so creation and
+    /// runs always find a free one.
+    resync_slots: tokio::sync::Semaphore,
     /// Per object: the reason of its latest failure and how many times in a row.
     failures: Mutex<HashMap<ObjectRef<BatchNotification>, (&'static str, usize)>>,
     references: Mutex<HashMap<String, Instant>>,
 }
 
-/// A fingerprint of what the AWS resources are made from.
-fn infrastructure(obj: &BatchNotification) -> String {
-    crate::desired::resources::infrastructure_fingerprint(&obj.spec)
+/// What a full pass converges: the object's identity, what its AWS
+/// resources are made from, and whether it may adopt.
+fn converged(obj: &BatchNotification) -> resync::Converged {
+    resync::Converged {
+        uid: obj.uid(),
+        infrastructure: crate::desired::resources::infrastructure_fingerprint(&obj.spec),
+        adopt: adopt(obj),
+    }
 }
 
 /// The object carries the adoption annotation.
@@ -134,12 +136,14 @@ impl Context {
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            schedule: resync::Schedule::new(config.resync),
+            objects: AtomicUsize::new(0),
+            resync_slots: tokio::sync::Semaphore::new(usize::from(config.concurrency / 2).max(1)),
             client,
             aws,
             config,
             metrics,
             account: tokio::sync::OnceCell::new(),
-            full_passes: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             references: Mutex::new(HashMap::new()),
         }
@@ -166,42 +170,50 @@ impl Context {
             .map_err(|e| Problem::aws("STS GetCallerIdentity", &e))
     }
 
-    /// A full pass observes every AWS resource; between passes (e.g. while
-    /// polling a run) status is trusted and no infrastructure call is made.
-    fn needs_full_pass(&self, obj: &BatchNotification) -> bool {
-        let status = obj.status.as_ref();
-        let ready = status.is_some_and(|s| {
+    /// What this reconcile does with the infrastructure (see [`resync`]).
+    fn pass_for(&self, obj: &BatchNotification) -> resync::Pass {
+        let ready = obj.status.as_ref().is_some_and(|s| {
             crate::api::conditions::is_true(&s.conditions, crate::api::conditions::READY)
         });
-        if !ready {
-            return true;
-        }
-        match lock(&self.full_passes).get(&ObjectRef::from_obj(obj)) {
-            Some(p) => {
-                p.uid != obj.uid()
-                    || p.infrastructure != infrastructure(obj)
-                    || p.adopt != adopt(obj)
-                    || p.at.elapsed() >= self.config.resync
-            }
-            None => true,
+        let objects = self.objects.load(Ordering::Relaxed).max(1);
+        let period = self.resync_period(objects);
+        self.schedule.pass(
+            &ObjectRef::from_obj(obj),
+            &converged(obj),
+            ready,
+            period,
+            objects,
+        )
+    }
+
+    /// The resync period in force for `objects` objects.
+    fn resync_period(&self, objects: usize) -> Duration {
+        let floor = self
+            .aws
+            .budget()
+            .resync_floor(objects, self.schedule.passes());
+        let period = self.schedule.period(floor, objects);
+        self.metrics.resync_period(period.as_secs_f64());
+        period
+    }
+
+    fn full_pass_done(&self, obj: &BatchNotification, pass: resync::Pass) {
+        if let Some(achieved) = self
+            .schedule
+            .done(ObjectRef::from_obj(obj), converged(obj), pass)
+        {
+            self.metrics.drift_detected_after(achieved.as_secs_f64());
         }
     }
 
-    fn full_pass_done(&self, obj: &BatchNotification) {
-        lock(&self.full_passes).insert(
-            ObjectRef::from_obj(obj),
-            FullPass {
-                uid: obj.uid(),
-                infrastructure: infrastructure(obj),
-                adopt: adopt(obj),
-                at: Instant::now(),
-            },
-        );
+    /// How long until `obj`'s next resync.
+    fn resync_due_in(&self, obj: &BatchNotification) -> Duration {
+        self.schedule.due_in(&ObjectRef::from_obj(obj))
     }
 
     fn forget(&self, obj: &BatchNotification) {
         let key = ObjectRef::from_obj(obj);
-        lock(&self.full_passes).remove(&key);
+        self.schedule.forget(&key);
         lock(&self.failures).remove(&key);
     }
 
@@ -418,10 +430,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     let metrics = ctx.metrics.clone();
+    let counted = ctx.clone();
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
             metrics.set_managed_objects(store.len() as i64);
+            counted.objects.store(store.len(), Ordering::Relaxed);
             metrics.retain_objects(store.len(), |namespace, name| {
                 store.get(&ObjectRef::new(name).within(namespace)).is_some()
             });

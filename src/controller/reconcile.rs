@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 
 use super::error::{Error, Problem};
 use super::managers::compute_environment::ComputeEnvironmentManager;
@@ -20,10 +21,14 @@ use super::managers::topic::{TopicManager, subscription_status};
 use super::managers::{self, Applied, Judge, Manager};
 use super::references::{self, Reference};
 use super::report::Report;
+use super::resync::Pass as Observe;
 use super::{Context, executions, status};
 use crate::api::{BatchNotification, BatchNotificationStatus, RunOutcome};
-use crate::aws::RegionClients;
+use crate::aws::{RegionClients, budget};
 use crate::desired::{Desired, DesiredError, Identity, Wanted};
+
+/// How long a resync pass that found no free slot waits before trying again.
+const RESYNC_RETRY: Duration = Duration::from_secs(2);
 
 /// The reason of a Problem AWS's throttling caused (see `Problem::aws`).
 const THROTTLED: &str = "AwsThrottled";
@@ -37,13 +42,34 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
     let mut new = old.clone();
     let mut report = Report::default();
 
-    let full = ctx.needs_full_pass(&obj);
-    let converged = converge(&obj, &ctx, &old, &mut new, &mut report, full).await;
+    let mut pass = ctx.pass_for(&obj);
+    // A resync pass waits its turn among at most half the reconciles, at
+    // background priority: creation and runs always find room.
+    let resync_permit = match pass {
+        Observe::Resync => match ctx.resync_slots.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                ctx.schedule
+                    .postpone(&ObjectRef::from_obj(&*obj), RESYNC_RETRY);
+                pass = Observe::Trust;
+                None
+            }
+        },
+        _ => None,
+    };
+    let full = pass != Observe::Trust;
+    let converging = converge(&obj, &ctx, &old, &mut new, &mut report, full);
+    let converged = if pass == Observe::Resync {
+        budget::background(converging).await
+    } else {
+        converging.await
+    };
+    drop(resync_permit);
     ctx.metrics
         .stage("converge", started.elapsed().as_secs_f64());
     let problem = converged.as_ref().err().cloned();
     if full && problem.is_none() {
-        ctx.full_pass_done(&obj);
+        ctx.full_pass_done(&obj, pass);
     }
     report_infrastructure(&obj, &ctx, &old, &mut new, &report, problem.as_ref()).await;
 
@@ -175,7 +201,7 @@ fn next(
         };
     }
     ctx.metrics.reconciled("Ready");
-    let resync = ctx.config.resync;
+    let resync = ctx.resync_due_in(obj).max(Duration::from_secs(1));
     match runs {
         Ok(poll) => {
             ctx.succeeded(obj);

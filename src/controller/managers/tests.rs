@@ -43,14 +43,26 @@ macro_rules! client {
 /// Clients of every service answering with `rules` (each rule only matches
 /// its own service's operation).
 fn clients(rules: &[&Rule]) -> RegionClients {
+    let budget = || {
+        crate::aws::budget::RegionBudget::new(
+            std::sync::Arc::new(crate::aws::budget::Budget::new(
+                Default::default(),
+                Default::default(),
+            )),
+            "us-east-1",
+        )
+    };
     RegionClients {
-        topics: crate::aws::sns::Topics::new(client!(aws_sdk_sns, rules.iter().copied())),
-        roles: crate::aws::iam::Roles::new(client!(aws_sdk_iam, rules.iter().copied())),
-        state_machines: crate::aws::sfn::StateMachines::new(client!(
-            aws_sdk_sfn,
-            rules.iter().copied()
-        )),
-        batch: crate::aws::batch::Batch::new(client!(aws_sdk_batch, rules.iter().copied())),
+        topics: crate::aws::sns::Topics::new(client!(aws_sdk_sns, rules.iter().copied()), budget()),
+        roles: crate::aws::iam::Roles::new(client!(aws_sdk_iam, rules.iter().copied()), budget()),
+        state_machines: crate::aws::sfn::StateMachines::new(
+            client!(aws_sdk_sfn, rules.iter().copied()),
+            budget(),
+        ),
+        batch: crate::aws::batch::Batch::new(
+            client!(aws_sdk_batch, rules.iter().copied()),
+            budget(),
+        ),
     }
 }
 

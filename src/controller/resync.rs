@@ -1,0 +1,297 @@
+//! When an object's AWS resources are observed again (drift detection).
+//!
+//! A change (a new object, a new spec, the adopt annotation, not yet Ready)
+//! is observed at once, at foreground priority. Otherwise an object is due
+//! `--resync` after its last full pass; when it falls due it reserves the
+//! next free slot of an even schedule (one slot every `period / objects`),
+//! so objects created together are not re-observed together, and `period`
+//! stretches past `--resync` when the budget's background share cannot
+//! re-observe every object that often ([`crate::aws::budget::Budget::resync_floor`]).
+//! The period in force is a metric and is logged when it changes; each
+//! achieved interval between two observations of one object is a histogram.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::runtime::reflector::ObjectRef;
+
+use crate::api::BatchNotification;
+
+/// What this reconcile does with the infrastructure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Nothing changed and no resync is due: trust status, no AWS call.
+    Trust,
+    /// Something changed: observe and converge now, at foreground priority.
+    Change,
+    /// The object's resync slot has come: observe at background priority.
+    Resync,
+}
+
+/// What the last full pass of one object converged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Converged {
+    pub uid: Option<String>,
+    /// The spec it converged, less `run`: a new trigger or schedule changes
+    /// the generation but no AWS resource, and costs no full pass.
+    pub infrastructure: String,
+    pub adopt: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    converged: Converged,
+    at: Instant,
+    /// The reserved slot, once the resync fell due.
+    slot: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Slots {
+    last: Option<Instant>,
+    /// The period last reported.
+    period: Duration,
+    /// Resync passes done, to size the period from the calls they made.
+    passes: u64,
+}
+
+/// The schedule of every object's next observation.
+#[derive(Debug)]
+pub struct Schedule {
+    resync: Duration,
+    entries: Mutex<HashMap<ObjectRef<BatchNotification>, Entry>>,
+    slots: Mutex<Slots>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// A slot this close counts as come (timers fire a little early or late).
+const SLACK: Duration = Duration::from_millis(100);
+
+impl Schedule {
+    pub fn new(resync: Duration) -> Schedule {
+        Schedule {
+            resync,
+            entries: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots {
+                last: None,
+                period: resync,
+                passes: 0,
+            }),
+        }
+    }
+
+    /// What to do with `obj` now. `period` is the resync period in force
+    /// (see [`Schedule::period`]), `objects` how many objects share it.
+    pub fn pass(
+        &self,
+        key: &ObjectRef<BatchNotification>,
+        now: &Converged,
+        ready: bool,
+        period: Duration,
+        objects: usize,
+    ) -> Pass {
+        let mut entries = lock(&self.entries);
+        let Some(entry) = entries.get_mut(key) else {
+            return Pass::Change;
+        };
+        if !ready || entry.converged != *now {
+            return Pass::Change;
+        }
+        let clock = Instant::now();
+        if clock < entry.at + self.resync {
+            return Pass::Trust;
+        }
+        let slot = *entry.slot.get_or_insert_with(|| {
+            let interval = period / u32::try_from(objects.max(1)).unwrap_or(u32::MAX);
+            let mut slots = lock(&self.slots);
+            let slot = match slots.last {
+                Some(last) => (last + interval).max(clock),
+                None => clock,
+            };
+            slots.last = Some(slot);
+            slot
+        });
+        if slot <= clock + SLACK {
+            Pass::Resync
+        } else {
+            Pass::Trust
+        }
+    }
+
+    /// How long until `key` should be reconciled for its resync.
+    pub fn due_in(&self, key: &ObjectRef<BatchNotification>) -> Duration {
+        let now = Instant::now();
+        match lock(&self.entries).get(key) {
+            Some(Entry {
+                slot: Some(slot), ..
+            }) => slot.saturating_duration_since(now),
+            Some(entry) => (entry.at + self.resync).saturating_duration_since(now),
+            None => self.resync,
+        }
+    }
+
+    /// A full pass of `key` succeeded; returns the interval since the one
+    /// before when this was a resync (the achieved drift-detection period).
+    pub fn done(
+        &self,
+        key: ObjectRef<BatchNotification>,
+        converged: Converged,
+        pass: Pass,
+    ) -> Option<Duration> {
+        let now = Instant::now();
+        let previous = lock(&self.entries).insert(
+            key,
+            Entry {
+                converged,
+                at: now,
+                slot: None,
+            },
+        );
+        if pass != Pass::Resync {
+            return None;
+        }
+        lock(&self.slots).passes += 1;
+        previous.map(|p| now.saturating_duration_since(p.at))
+    }
+
+    /// A resync pass could not run now (too many at once): its slot moves
+    /// back by `by`, keeping its place in the order.
+    pub fn postpone(&self, key: &ObjectRef<BatchNotification>, by: Duration) {
+        if let Some(Entry {
+            slot: Some(slot), ..
+        }) = lock(&self.entries).get_mut(key)
+        {
+            *slot += by;
+        }
+    }
+
+    pub fn forget(&self, key: &ObjectRef<BatchNotification>) {
+        lock(&self.entries).remove(key);
+    }
+
+    pub fn passes(&self) -> u64 {
+        lock(&self.slots).passes
+    }
+
+    /// The period in force: `--resync`, or longer when `floor` (what the
+    /// budget can hold, and the API that binds it) is longer. Logged when it
+    /// moves by more than a tenth.
+    pub fn period(&self, floor: Option<(Duration, String)>, objects: usize) -> Duration {
+        let (period, api) = match floor {
+            Some((floor, api)) if floor > self.resync => (floor, Some(api)),
+            _ => (self.resync, None),
+        };
+        let mut slots = lock(&self.slots);
+        let before = slots.period.as_secs_f64();
+        if (period.as_secs_f64() - before).abs() > before / 10.0 {
+            match &api {
+                Some(api) => tracing::info!(
+                    period_s = period.as_secs(),
+                    resync_s = self.resync.as_secs(),
+                    objects,
+                    binding_api = %api,
+                    "resync period stretched: the budget's resync share cannot re-observe every object every --resync"
+                ),
+                None => tracing::info!(
+                    period_s = period.as_secs(),
+                    objects,
+                    "resync period back to --resync"
+                ),
+            }
+            slots.period = period;
+        }
+        period
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectRef<BatchNotification> {
+        ObjectRef::new(name).within("ns")
+    }
+
+    fn converged(spec: &str) -> Converged {
+        Converged {
+            uid: Some("u".into()),
+            infrastructure: spec.into(),
+            adopt: false,
+        }
+    }
+
+    #[test]
+    fn a_change_is_observed_at_once_and_nothing_before_the_resync() {
+        let s = Schedule::new(Duration::from_secs(600));
+        let p = Duration::from_secs(600);
+        assert_eq!(s.pass(&key("a"), &converged("x"), true, p, 1), Pass::Change);
+        s.done(key("a"), converged("x"), Pass::Change);
+        assert_eq!(s.pass(&key("a"), &converged("x"), true, p, 1), Pass::Trust);
+        assert_eq!(s.pass(&key("a"), &converged("y"), true, p, 1), Pass::Change);
+        assert_eq!(
+            s.pass(&key("a"), &converged("x"), false, p, 1),
+            Pass::Change
+        );
+        let due = s.due_in(&key("a"));
+        assert!(due > Duration::from_secs(590) && due <= p, "{due:?}");
+    }
+
+    #[test]
+    fn objects_due_together_get_slots_spread_over_the_period() {
+        let s = Schedule::new(Duration::ZERO);
+        let period = Duration::from_secs(100);
+        for name in ["a", "b", "c", "d"] {
+            s.done(key(name), converged("x"), Pass::Change);
+        }
+        // All four are due at once; the first goes, the others wait for
+        // their slot, 25 s apart.
+        let passes: Vec<Pass> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| s.pass(&key(n), &converged("x"), true, period, 4))
+            .collect();
+        assert_eq!(
+            passes,
+            [Pass::Resync, Pass::Trust, Pass::Trust, Pass::Trust]
+        );
+        let waits: Vec<u64> = ["b", "c", "d"]
+            .iter()
+            .map(|n| s.due_in(&key(n)).as_secs_f64().round() as u64)
+            .collect();
+        assert_eq!(waits, [25, 50, 75]);
+        // A slot, once reserved, is kept: asking again does not move it.
+        s.pass(&key("d"), &converged("x"), true, period, 4);
+        assert_eq!(s.due_in(&key("d")).as_secs_f64().round() as u64, 75);
+    }
+
+    #[test]
+    fn the_period_stretches_to_what_the_budget_holds() {
+        let s = Schedule::new(Duration::from_secs(600));
+        assert_eq!(s.period(None, 10), Duration::from_secs(600));
+        assert_eq!(
+            s.period(Some((Duration::from_secs(300), "sfn:X".into())), 10),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            s.period(
+                Some((Duration::from_secs(4000), "iam:GetRole".into())),
+                10_000
+            ),
+            Duration::from_secs(4000)
+        );
+    }
+
+    #[test]
+    fn a_resync_pass_reports_the_interval_achieved() {
+        let s = Schedule::new(Duration::ZERO);
+        assert_eq!(s.done(key("a"), converged("x"), Pass::Change), None);
+        assert!(s.done(key("a"), converged("x"), Pass::Resync).is_some());
+        assert_eq!(s.passes(), 1);
+    }
+}
