@@ -34,6 +34,8 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+// A flag given twice takes its last value (a wrapper adding its own).
+#[command(args_override_self = true)]
 struct RunArgs {
     /// Names and ownership tags carry it: give every cluster sharing an AWS account its own.
     #[arg(long, env = "BATCHNOTIFY_CLUSTER_NAME", default_value = "default")]
@@ -68,6 +70,15 @@ struct RunArgs {
     /// changes and runs may use all of it.
     #[arg(long, env = "BATCHNOTIFY_RESYNC_BUDGET_SHARE", default_value_t = 0.5, value_parser = share)]
     resync_budget_share: f64,
+    /// Event mode: learn of execution ends from Step Functions' EventBridge
+    /// events through an SQS queue the operator creates and owns (one rule
+    /// and one queue per region), instead of polling each execution.
+    #[arg(long, env = "BATCHNOTIFY_EVENTS")]
+    events: bool,
+    /// In event mode, how often a running execution is still described, in
+    /// case its event was missed.
+    #[arg(long, env = "BATCHNOTIFY_EVENT_POLL", default_value = "5m", value_parser = humantime)]
+    event_poll: Duration,
     /// Reconciles at once.
     #[arg(long, env = "BATCHNOTIFY_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
@@ -219,6 +230,8 @@ async fn main() -> ExitCode {
                     namespace: args.namespace,
                     label_selector: args.label_selector,
                     instance: Some(identity.clone()),
+                    events: args.events,
+                    event_poll: args.event_poll,
                 },
                 admin_addr: args.admin_addr,
                 leader_election: args.leader_election.then_some(LeaderElection {

@@ -32,7 +32,10 @@ FALSE_POSITIVES = {
 }
 
 # The service prefix IAM uses for each client module's `const S`.
-PREFIX = {"sfn": "states", "batch": "batch", "sns": "sns", "iam": "iam", "sts": "sts"}
+PREFIX = {"sfn": "states", "batch": "batch", "sns": "sns", "iam": "iam", "sts": "sts", "events": "events", "sqs": "sqs"}
+# Operations authorised as another action: a batch delete is DeleteMessage.
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html
+AUTHORISED_AS = {"sqs:DeleteMessageBatch": "sqs:DeleteMessage"}
 # AWS requires no permission for these.
 NO_PERMISSION = {"sts:GetCallerIdentity"}
 
@@ -73,9 +76,10 @@ def operations_in_code() -> set[str]:
     for path in (REPO / "src/aws").glob("*.rs"):
         text = path.read_text()
         const = re.search(r'const S: &str = "([a-z]+)";', text)
-        for m in re.finditer(r'\b(?:call|pages)\(\s*(S|"[a-z]+")\s*,\s*"([A-Za-z]+)"', text):
+        for m in re.finditer(r'\b(?:call|pages)\(\s*&[a-z_.]+,\s*(S|"[a-z]+")\s*,\s*"([A-Za-z]+)"', text):
             service = m.group(1).strip('"') if m.group(1) != "S" else (const.group(1) if const else "")
-            found.add(f"{PREFIX.get(service, service)}:{m.group(2)}")
+            op = f"{PREFIX.get(service, service)}:{m.group(2)}"
+            found.add(AUTHORISED_AS.get(op, op))
     return found
 
 

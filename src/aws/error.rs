@@ -87,11 +87,15 @@ fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
         | "NotFound"
         | "NotFoundException"
         | "StateMachineDoesNotExist"
+        | "QueueDoesNotExist"
+        | "AWS.SimpleQueueService.NonExistentQueue"
         | "ExecutionDoesNotExist" => ErrorKind::NotFound,
         "EntityAlreadyExists"
         | "StateMachineAlreadyExists"
         | "ExecutionAlreadyExists"
-        | "ResourceAlreadyExistsException" => ErrorKind::AlreadyExists,
+        | "ResourceAlreadyExistsException"
+        | "QueueAlreadyExists"
+        | "QueueNameExists" => ErrorKind::AlreadyExists,
         "Throttling"
         | "ThrottlingException"
         | "TooManyRequestsException"

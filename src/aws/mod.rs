@@ -41,10 +41,12 @@ pub mod attempts;
 pub mod batch;
 pub mod budget;
 pub mod error;
+pub mod eventbridge;
 pub mod iam;
 pub mod quotas;
 pub mod sfn;
 pub mod sns;
+pub mod sqs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -93,6 +95,8 @@ pub struct RegionClients {
     pub roles: iam::Roles,
     pub state_machines: sfn::StateMachines,
     pub batch: batch::Batch,
+    pub queues: sqs::Queues,
+    pub rules: eventbridge::Rules,
 }
 
 /// Clients for every region a spec names, built on demand from one base
@@ -167,6 +171,22 @@ impl Aws {
                     batch: batch::Batch::new(
                         aws_sdk_batch::Client::from_conf(
                             aws_sdk_batch::config::Builder::from(&config)
+                                .interceptor(count())
+                                .build(),
+                        ),
+                        budget(),
+                    ),
+                    queues: sqs::Queues::new(
+                        aws_sdk_sqs::Client::from_conf(
+                            aws_sdk_sqs::config::Builder::from(&config)
+                                .interceptor(count())
+                                .build(),
+                        ),
+                        budget(),
+                    ),
+                    rules: eventbridge::Rules::new(
+                        aws_sdk_eventbridge::Client::from_conf(
+                            aws_sdk_eventbridge::config::Builder::from(&config)
                                 .interceptor(count())
                                 .build(),
                         ),

@@ -219,7 +219,7 @@ impl StateMachines {
         state_machine_arn: &str,
         name: &str,
         input: &str,
-    ) -> Result<String> {
+    ) -> Result<(String, Option<String>)> {
         let out = call(
             &self.budget,
             S,
@@ -232,7 +232,7 @@ impl StateMachines {
                 .send(),
         )
         .await?;
-        Ok(out.execution_arn().to_string())
+        Ok((out.execution_arn().to_string(), time(out.start_date())))
     }
 
     /// The Batch job a running execution submitted, from the first page of

@@ -23,7 +23,7 @@ use super::managers::{self, Judge, Removal};
 use super::report::Report;
 use crate::api::{BatchNotification, DeletionPolicy};
 use crate::aws::RegionClients;
-use crate::desired::{Desired, Identity, Wanted};
+use crate::desired::{Desired, Identity, Scope, Wanted};
 
 pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
     if obj.spec.deletion_policy() == DeletionPolicy::Retain {
@@ -35,6 +35,9 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
             "deletionPolicy is Retain: AWS resources are left in place".to_string(),
         )
         .await;
+        release_events_route(&obj, &ctx)
+            .await
+            .map_err(Error::Deletion)?;
         return Ok(Action::await_change());
     }
     let Some(desired) = locate(&obj, &ctx).await? else {
@@ -57,6 +60,22 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
         &mut report,
     )
     .await;
+    // The last object of this cluster in its region takes the events route
+    // with it (event mode; a later object makes it again).
+    let result = match result {
+        Ok(()) if ctx.events.enabled() && !ctx.region_still_used(&obj, desired.scope.region()) => {
+            ctx.events
+                .remove(&clients, &desired.scope)
+                .await
+                .map_err(|e| {
+                    Problem::aws(
+                        "the execution events route (EventBridge rule, SQS queue)",
+                        &e,
+                    )
+                })
+        }
+        other => other,
+    };
     for (type_, reason, action, note) in report.events() {
         ctx.publish(&obj, type_, reason, &action, note).await;
     }
@@ -87,6 +106,32 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
             Err(Error::Deletion(p))
         }
     }
+}
+
+/// The last object of this cluster in its region takes the operator's
+/// events route with it (event mode; a later object makes it again). The
+/// route is the operator's, not the object's: `Retain` keeps the object's
+/// resources, not it.
+async fn release_events_route(obj: &BatchNotification, ctx: &Context) -> Result<(), Problem> {
+    let status = obj.status.clone().unwrap_or_default();
+    let (Some(region), Some(account)) = (status.region, status.account_id) else {
+        return Ok(());
+    };
+    if !ctx.events.enabled() || ctx.region_still_used(obj, &region) {
+        return Ok(());
+    }
+    let Ok(scope) = Scope::new(region.clone(), account) else {
+        return Ok(());
+    };
+    ctx.events
+        .remove(&ctx.aws.region(&region), &scope)
+        .await
+        .map_err(|e| {
+            Problem::aws(
+                "the execution events route (EventBridge rule, SQS queue)",
+                &e,
+            )
+        })
 }
 
 /// Waiting for our job queue to be deleted before its compute environment.

@@ -18,6 +18,7 @@ use crate::api::{
     execution_status,
 };
 use crate::aws::batch::JobDetails;
+use crate::aws::sfn::ObservedExecution;
 use crate::aws::{ErrorKind, RegionClients};
 use crate::desired::{Desired, execution_name_for_schedule, execution_name_for_trigger, schedule};
 use serde_json::json;
@@ -35,12 +36,14 @@ pub async fn step(
     };
     let now = k8s_openapi::jiff::Timestamp::now();
     let mut poll = None;
+    let region = desired.scope.region();
+    ctx.events.follow_machine(&machine, obj);
 
     // A run without an outcome is followed until it has one.
     if let Some(run) = status.runs.first().cloned()
         && run.outcome.is_none()
     {
-        poll = follow(obj, ctx, clients, run, status).await?;
+        poll = follow(obj, ctx, clients, region, run, status).await?;
     }
 
     let Some(run_spec) = obj.spec.run.as_ref() else {
@@ -66,7 +69,16 @@ pub async fn step(
         run.parameters = run_spec.parameters.clone().filter(|p| !p.is_empty());
         status.last_trigger = Some(trigger.to_string());
         status.run_sequence = Some(sequence);
-        poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
+        poll = settle(
+            obj,
+            ctx,
+            clients,
+            region,
+            run,
+            run_spec.history_limit(),
+            status,
+        )
+        .await?;
     }
 
     // The schedule, like a CronJob's.
@@ -125,7 +137,16 @@ pub async fn step(
                 run.sequence = Some(sequence);
                 run.parameters = run_spec.parameters.clone().filter(|p| !p.is_empty());
                 status.run_sequence = Some(sequence);
-                poll = settle(obj, ctx, clients, run, run_spec.history_limit(), status).await?;
+                poll = settle(
+                    obj,
+                    ctx,
+                    clients,
+                    region,
+                    run,
+                    run_spec.history_limit(),
+                    status,
+                )
+                .await?;
             }
         }
         if let Some(next) = decision.next
@@ -159,6 +180,7 @@ async fn settle(
     obj: &BatchNotification,
     ctx: &Context,
     clients: &RegionClients,
+    region: &str,
     run: RunStatus,
     limit: u32,
     status: &mut BatchNotificationStatus,
@@ -166,7 +188,11 @@ async fn settle(
     let finished = run.is_finished();
     record(status, run.clone(), limit);
     if finished {
-        follow(obj, ctx, clients, run, status).await
+        follow(obj, ctx, clients, region, run, status).await
+    } else if ctx.events.ready(region) {
+        // Its end comes as an event; the first fallback poll much later.
+        let _ = ctx.events.poll_due(region, &run.execution_arn);
+        Ok(Some(ctx.events.fallback))
     } else {
         Ok(Some(ctx.config.poll_min))
     }
@@ -185,7 +211,7 @@ async fn start(
 ) -> Result<RunStatus, Problem> {
     let sfn = &clients.state_machines;
     let arn = match sfn.start_execution(machine, name, input).await {
-        Ok(arn) => {
+        Ok((arn, started)) => {
             ctx.publish(
                 obj,
                 EventType::Normal,
@@ -194,11 +220,19 @@ async fn start(
                 format!("started execution {name}"),
             )
             .await;
-            arn
+            // StartExecution answers the start date: nothing to describe.
+            return Ok(RunStatus {
+                name: name.to_string(),
+                execution_arn: arn,
+                status: execution_status::RUNNING.to_string(),
+                start_time: started,
+                ..RunStatus::default()
+            });
         }
         Err(e) if e.is(ErrorKind::AlreadyExists) => desired.execution_arn(name),
         Err(e) => return Err(Problem::aws(&format!("execution {name}"), &e)),
     };
+    // Started before a crash: it may have ended since.
     let observed = sfn
         .describe_execution(&arn)
         .await
@@ -215,20 +249,36 @@ async fn start(
     })
 }
 
-/// Describes the running execution; fills the result in when it ended.
+/// Describes the running execution (or takes its end from its event);
+/// fills the result in when it ended.
 async fn follow(
     obj: &BatchNotification,
     ctx: &Context,
     clients: &RegionClients,
+    region: &str,
     mut run: RunStatus,
     status: &mut BatchNotificationStatus,
 ) -> Result<Option<Duration>, Problem> {
     let sfn = &clients.state_machines;
     let what = format!("execution {}", run.name);
-    let observed = sfn
-        .describe_execution(&run.execution_arn)
-        .await
-        .map_err(|e| Problem::aws(&what, &e))?;
+    let observed = match ctx.events.finished(&run.execution_arn) {
+        Some(end) => Some(ObservedExecution {
+            arn: end.execution_arn,
+            status: end.status,
+            start_time: end.start_time,
+            stop_time: end.stop_time,
+            error: end.error,
+            cause: end.cause,
+        }),
+        None => {
+            if let Err(wait) = ctx.events.poll_due(region, &run.execution_arn) {
+                return Ok(Some(wait));
+            }
+            sfn.describe_execution(&run.execution_arn)
+                .await
+                .map_err(|e| Problem::aws(&what, &e))?
+        }
+    };
     let Some(observed) = observed else {
         run.status = execution_status::ABORTED.to_string();
         run.outcome = Some(RunOutcome::Failed);
@@ -249,9 +299,13 @@ async fn follow(
                     .max(0.0)
             })
             .unwrap_or(0.0);
-        // Poll soon after the start, then back off up to poll_max.
-        let delay =
-            Duration::from_secs_f64(elapsed / 2.0).clamp(ctx.config.poll_min, ctx.config.poll_max);
+        // Poll soon after the start, then back off up to poll_max; with
+        // events flowing, only the fallback poll.
+        let delay = if ctx.events.ready(region) {
+            ctx.events.fallback
+        } else {
+            Duration::from_secs_f64(elapsed / 2.0).clamp(ctx.config.poll_min, ctx.config.poll_max)
+        };
         let queue = status.job_queue_arn.clone();
         watch_job(clients, queue.as_deref(), obj.spec.job_name(), &mut run).await?;
         update(status, run);

@@ -4,6 +4,7 @@
 
 mod cleanup;
 pub mod error;
+mod events;
 mod executions;
 mod managers;
 mod reconcile;
@@ -63,6 +64,12 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Identity in Events (`reportingInstance`), e.g. the pod name.
     pub instance: Option<String>,
+    /// Event mode: learn of execution ends from EventBridge through an SQS
+    /// queue the operator owns, instead of polling DescribeExecution.
+    pub events: bool,
+    /// In event mode, how often a running execution is still described (a
+    /// missed event).
+    pub event_poll: Duration,
 }
 
 impl Default for Config {
@@ -77,6 +84,8 @@ impl Default for Config {
             namespace: None,
             label_selector: None,
             instance: None,
+            events: false,
+            event_poll: Duration::from_secs(300),
         }
     }
 }
@@ -99,6 +108,10 @@ pub struct Context {
     /// Per object: the reason of its latest failure and how many times in a row.
     failures: Mutex<HashMap<ObjectRef<BatchNotification>, (&'static str, usize)>>,
     references: Mutex<HashMap<String, Instant>>,
+    /// Event mode's routes, inbox and consumers.
+    events: Arc<events::Events>,
+    /// The controller's watch cache, once it runs.
+    store: std::sync::OnceLock<reflector::Store<BatchNotification>>,
 }
 
 /// What a full pass converges: the object's identity, what its AWS
@@ -141,11 +154,19 @@ impl Context {
             resync_slots: tokio::sync::Semaphore::new(usize::from(config.concurrency / 2).max(1)),
             client,
             aws,
-            config,
-            metrics,
             account: tokio::sync::OnceCell::new(),
             failures: Mutex::new(HashMap::new()),
             references: Mutex::new(HashMap::new()),
+            events: Arc::new(events::Events::new(
+                config.events,
+                &config.cluster_name,
+                config.event_poll,
+                config.resync,
+                metrics.clone(),
+            )),
+            store: std::sync::OnceLock::new(),
+            config,
+            metrics,
         }
     }
 
@@ -206,6 +227,22 @@ impl Context {
         }
     }
 
+    /// Whether another object of this cluster, not being deleted, lives in
+    /// `region` (the events route stays while one does).
+    fn region_still_used(&self, obj: &BatchNotification, region: &str) -> bool {
+        let Some(store) = self.store.get() else {
+            return true;
+        };
+        store.state().iter().any(|o| {
+            o.uid() != obj.uid()
+                && o.metadata.deletion_timestamp.is_none()
+                && o.status
+                    .as_ref()
+                    .and_then(|s| s.region.as_deref())
+                    .is_none_or(|r| r == region)
+        })
+    }
+
     /// How long until `obj`'s next resync.
     fn resync_due_in(&self, obj: &BatchNotification) -> Duration {
         self.schedule.due_in(&ObjectRef::from_obj(obj))
@@ -213,6 +250,13 @@ impl Context {
 
     fn forget(&self, obj: &BatchNotification) {
         let key = ObjectRef::from_obj(obj);
+        if let Some(machine) = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.state_machine_arn.as_deref())
+        {
+            self.events.forget_machine(machine);
+        }
         self.schedule.forget(&key);
         lock(&self.failures).remove(&key);
     }
@@ -429,6 +473,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
+    let _ = ctx.store.set(store.clone());
+    // An execution's end read from the events queue reconciles its object.
+    let controller = match ctx.events.woken() {
+        Some(woken) => controller.reconcile_on(woken),
+        None => controller,
+    };
     let metrics = ctx.metrics.clone();
     let counted = ctx.clone();
     controller

@@ -78,6 +78,9 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         Ok(desired) => {
             let t = Instant::now();
             let clients = ctx.aws.region(desired.scope.region());
+            if obj.spec.run.is_some() || !new.runs.is_empty() {
+                ctx.events.ensure(&clients, &desired.scope).await;
+            }
             let runs = executions::step(&obj, &ctx, &clients, desired, &mut new).await;
             ctx.metrics.stage("runs", t.elapsed().as_secs_f64());
             runs

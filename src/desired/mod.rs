@@ -5,6 +5,7 @@
 
 pub mod arns;
 pub mod documents;
+pub mod events;
 pub mod executions;
 mod fingerprint;
 pub mod iam;

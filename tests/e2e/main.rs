@@ -8,6 +8,7 @@ mod admission;
 mod cli;
 mod context;
 mod deploy;
+mod events;
 mod gitops;
 mod operator;
 mod reconcile;

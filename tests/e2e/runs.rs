@@ -68,7 +68,7 @@ async fn delivered(ctx: &Ctx, url: &str) -> Vec<String> {
 
 /// A BatchNotification over an existing queue and job definition, with a
 /// managed topic that an SQS queue subscribes to.
-async fn runnable(ctx: &Ctx, job_definition: &str, trigger: &str) -> (Value, String) {
+pub(crate) async fn runnable(ctx: &Ctx, job_definition: &str, trigger: &str) -> (Value, String) {
     let stack = seed_stack(ctx, job_definition).await;
     let (url, arn) = subscriber(ctx, "notified").await;
     let mut obj = example("existing-arns.yaml");
@@ -81,7 +81,7 @@ async fn runnable(ctx: &Ctx, job_definition: &str, trigger: &str) -> (Value, Str
     (obj, url)
 }
 
-fn outcome(o: &BatchNotification) -> Option<String> {
+pub(crate) fn outcome(o: &BatchNotification) -> Option<String> {
     let run = o.status.as_ref()?.last_run.as_ref()?;
     run.outcome.map(|x| format!("{x:?}"))
 }
@@ -90,7 +90,7 @@ async fn executions(ctx: &Ctx, machine: &str) -> Vec<String> {
     crate::support::execution_names(&ctx.aws, machine, None).await
 }
 
-async fn wait_outcome(ctx: &Ctx, name: &str, trigger: &str) -> BatchNotification {
+pub(crate) async fn wait_outcome(ctx: &Ctx, name: &str, trigger: &str) -> BatchNotification {
     ctx.wait(
         name,
         "the run's outcome in status",

@@ -63,6 +63,11 @@ fn clients(rules: &[&Rule]) -> RegionClients {
             client!(aws_sdk_batch, rules.iter().copied()),
             budget(),
         ),
+        queues: crate::aws::sqs::Queues::new(client!(aws_sdk_sqs, rules.iter().copied()), budget()),
+        rules: crate::aws::eventbridge::Rules::new(
+            client!(aws_sdk_eventbridge, rules.iter().copied()),
+            budget(),
+        ),
     }
 }
 

@@ -1,0 +1,173 @@
+//! Issue #16: event mode. An execution's end reaches status from the
+//! EventBridge event, through the operator's own SQS queue, without a
+//! DescribeExecution; the route is put back when deleted out of band, runs
+//! fall back to polling meanwhile, and the route goes with the last object.
+
+use std::time::Duration;
+
+use aws_sdk_eventbridge::Client as EventBridge;
+use aws_sdk_sqs::Client as Sqs;
+
+use crate::runs::{outcome, runnable, wait_outcome};
+use crate::support::{Ctx, emulator_requests, eventually};
+
+/// A cluster name of this test's own: its route is its own.
+fn cluster(ctx: &Ctx) -> String {
+    format!("ev{}", ctx.prefix)
+}
+
+async fn rule_exists(aws: &EventBridge, name: &str) -> bool {
+    aws.describe_rule().name(name).send().await.is_ok()
+}
+
+async fn queue_exists(aws: &Sqs, name: &str) -> bool {
+    aws.get_queue_url().queue_name(name).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn an_execution_end_reaches_status_from_its_event_without_describe_execution() {
+    let ctx = Ctx::new("events-end").await;
+    let cluster = cluster(&ctx);
+    // The fallback poll far away: only the event can bring the end in time.
+    let op = ctx.operator(&[
+        "--events",
+        "--cluster-name",
+        &cluster,
+        "--event-poll",
+        "10m",
+    ]);
+    let (obj, _url) = runnable(&ctx, "report", "1").await;
+    ctx.apply(&obj).await;
+    let done = wait_outcome(&ctx, "nightly", "1").await;
+    assert_eq!(outcome(&done).as_deref(), Some("Succeeded"));
+    let run = done
+        .status
+        .clone()
+        .and_then(|s| s.last_run)
+        .expect("last run");
+    assert_eq!(run.status, "SUCCEEDED");
+    assert!(
+        run.stop_time.is_some() && run.batch_job_id.is_some(),
+        "{run:?}"
+    );
+
+    let calls = emulator_requests(&op.access_key);
+    assert_eq!(calls.get("states:DescribeExecution"), None, "{calls:?}");
+    assert!(calls.contains_key("sqs:ReceiveMessage"), "{calls:?}");
+    assert!(calls.contains_key("sqs:DeleteMessageBatch"), "{calls:?}");
+    println!("AWS calls of the operator after one run: {calls:?}");
+    // Per run: StartExecution and the history of its end.
+    assert_eq!(calls.get("states:StartExecution"), Some(&1), "{calls:?}");
+
+    // The route: tagged for this cluster, the queue's policy scoped to the rule.
+    let name = format!("bn-{cluster}-executions");
+    let events = EventBridge::new(&ctx.aws);
+    let sqs = Sqs::new(&ctx.aws);
+    let rule = events
+        .describe_rule()
+        .name(&name)
+        .send()
+        .await
+        .expect("rule");
+    let tags = events
+        .list_tags_for_resource()
+        .resource_arn(rule.arn().unwrap_or_default())
+        .send()
+        .await
+        .expect("rule tags");
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "batchnotify.dev/cluster" && t.value() == cluster),
+        "{tags:?}"
+    );
+    assert!(queue_exists(&sqs, &name).await);
+
+    // A second run: its end too, still without describing it.
+    let mut again = obj.clone();
+    again["spec"]["run"]["trigger"] = serde_json::json!("2");
+    ctx.apply(&again).await;
+    wait_outcome(&ctx, "nightly", "2").await;
+    let calls = emulator_requests(&op.access_key);
+    assert_eq!(calls.get("states:DescribeExecution"), None, "{calls:?}");
+
+    // The last object of the cluster in the region takes the route with it.
+    ctx.api()
+        .delete("nightly", &Default::default())
+        .await
+        .expect("delete");
+    ctx.wait_gone("nightly").await;
+    assert!(
+        !rule_exists(&events, &name).await,
+        "the rule is left behind"
+    );
+    assert!(!queue_exists(&sqs, &name).await, "the queue is left behind");
+}
+
+#[tokio::test]
+async fn a_deleted_rule_is_put_back_and_runs_fall_back_to_polling_meanwhile() {
+    let ctx = Ctx::new("events-fallback").await;
+    let cluster = cluster(&ctx);
+    let op = ctx.operator(&[
+        "--events",
+        "--cluster-name",
+        &cluster,
+        "--event-poll",
+        "3s",
+        "--resync",
+        "4s",
+    ]);
+    let (obj, _url) = runnable(&ctx, "report", "1").await;
+    ctx.apply(&obj).await;
+    wait_outcome(&ctx, "nightly", "1").await;
+    let name = format!("bn-{cluster}-executions");
+    let events = EventBridge::new(&ctx.aws);
+    assert!(rule_exists(&events, &name).await);
+
+    // Someone deletes the rule: the next run's end is never sent.
+    events
+        .remove_targets()
+        .rule(&name)
+        .ids("batchnotify-queue")
+        .send()
+        .await
+        .expect("remove targets");
+    events
+        .delete_rule()
+        .name(&name)
+        .send()
+        .await
+        .expect("delete rule");
+    let described = emulator_requests(&op.access_key)
+        .get("states:DescribeExecution")
+        .copied()
+        .unwrap_or(0);
+    let mut again = obj.clone();
+    again["spec"]["run"]["trigger"] = serde_json::json!("2");
+    ctx.apply(&again).await;
+    let done = wait_outcome(&ctx, "nightly", "2").await;
+    assert_eq!(outcome(&done).as_deref(), Some("Succeeded"));
+
+    // The end came from the fallback poll or from an event once the rule was
+    // back; either way the rule is back, targeting the queue.
+    eventually("the rule put back", Duration::from_secs(30), || async {
+        let targets = events
+            .list_targets_by_rule()
+            .rule(&name)
+            .send()
+            .await
+            .ok()?;
+        targets
+            .targets()
+            .iter()
+            .any(|t| t.arn().ends_with(&format!(":{name}")))
+            .then_some(())
+    })
+    .await;
+    let logs = op.logs();
+    assert!(logs.contains("created EventBridge rule"), "{logs}");
+    println!(
+        "DescribeExecution before the deletion {described}, after {:?}",
+        emulator_requests(&op.access_key).get("states:DescribeExecution")
+    );
+}
