@@ -615,6 +615,33 @@ fn helm_values_are_strict_and_each_knob_renders() {
     );
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
 
+    // Event mode is on by default; each budget knob becomes its flag.
+    let args = |objs: &[Value]| {
+        find(objs, "Deployment", "rel-batchnotify")["spec"]["template"]["spec"]["containers"][0]
+            ["args"]
+            .clone()
+    };
+    assert!(
+        args(&default)
+            .as_array()
+            .is_some_and(|a| a.contains(&Value::from("--events"))),
+        "{}",
+        args(&default)
+    );
+    let tuned = render(&[
+        "events.enabled=false",
+        "awsQuota.fraction=0.25",
+        "awsQuota.scale=10",
+    ]);
+    let tuned = args(&tuned);
+    let tuned: Vec<&str> = tuned
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(!tuned.contains(&"--events"), "{tuned:?}");
+    assert!(tuned.contains(&"--aws-quota-fraction=0.25"), "{tuned:?}");
+    assert!(tuned.contains(&"--aws-quota-scale=10"), "{tuned:?}");
+
     let one = render(&["replicaCount=1"]);
     assert_eq!(
         find(&one, "Deployment", "rel-batchnotify")["spec"]["replicas"],

@@ -65,7 +65,13 @@ async fn sigkill_at_random_moments_loses_duplicates_and_leaks_nothing() {
     let mut op = crate::support::Operator::start_with_env(
         &ctx.ns,
         &format!("op-{}", ctx.ns),
-        &["--events", "--cluster-name", &cluster, "--event-poll", "10s"],
+        &[
+            "--events",
+            "--cluster-name",
+            &cluster,
+            "--event-poll",
+            "10s",
+        ],
         &[("AWS_ENDPOINT_URL", proxy.url.as_str())],
     );
     let history = History::watch(&ctx);
