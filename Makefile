@@ -48,13 +48,15 @@ reliability: testbed-deps
 	RELIABILITY_KILLS=$${RELIABILITY_KILLS:-24} cargo test --test reliability -- --nocapture 2>&1 | tee $(CARGO_TARGET_DIR)/reliability-output.txt
 	scripts/test-summary.sh $(CARGO_TARGET_DIR)/reliability-output.txt
 
-## bench: the scale benchmark (issue #9): 10, 100 and 1,000 objects against the
-## test bed, measuring a release operator. BENCH_NS=10,100 picks the sizes (see
+## bench: the scale benchmark (issues #9, #16): 10, 100 and 1,000 objects against the
+## test bed, measuring a release operator; BENCH_NS=1000,10000 adds 10,000 (opt-in).
+## BENCH_QUOTA_SCALE=F scales the emulator's quota buckets and the operator's
+## budget alike (an account after a quota increase). BENCH_NS=10,100 picks the sizes (see
 ## benches/scale.rs for the other knobs). Prints a table; writes
 ## $(CARGO_TARGET_DIR)/bench/scale.{json,svg} and docs/bench/scale.svg.
 .PHONY: bench
 bench: testbed-deps
-	cargo bench --bench scale
+	BATCHNOTIFY_EMULATOR_ARGS="$${BATCHNOTIFY_EMULATOR_ARGS:-} $(if $(BENCH_QUOTA_SCALE),--quota-scale $(BENCH_QUOTA_SCALE))" cargo bench --bench scale
 
 ## crd: regenerate crds/ from the Rust types (and the copies deploy/ ships).
 crd:

@@ -74,6 +74,13 @@ struct Settings {
     resync: Option<u64>,
     timeout: Option<u64>,
     operator: PathBuf,
+    /// The emulator's quotas (and the operator's budget) as a multiple of
+    /// AWS's published defaults: an account after a quota increase.
+    quota_scale: f64,
+    /// Runs per phase: at most this many objects get a trigger.
+    runs_max: usize,
+    /// The longest steady-state window.
+    steady_max: u64,
 }
 
 fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
@@ -82,6 +89,22 @@ fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect()
+}
+
+/// The emulator's `--quota-scale` (`make bench BENCH_QUOTA_SCALE=F` passes
+/// it in BATCHNOTIFY_EMULATOR_ARGS): the operators get the same budget scale.
+fn emulator_quota_scale() -> f64 {
+    let args = std::env::var(batchnotify_testbed::EMULATOR_ARGS_ENV).unwrap_or_default();
+    let mut words = args.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "--quota-scale" {
+            return words.next().and_then(|f| f.parse().ok()).unwrap_or(1.0);
+        }
+        if let Some(f) = w.strip_prefix("--quota-scale=") {
+            return f.parse().unwrap_or(1.0);
+        }
+    }
+    1.0
 }
 
 fn env_num<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -105,6 +128,9 @@ impl Settings {
                 resync: Some(3),
                 timeout: Some(120),
                 operator,
+                quota_scale: 1.0,
+                runs_max: 5,
+                steady_max: 30,
             };
         }
         Settings {
@@ -117,7 +143,15 @@ impl Settings {
             resync: env_num("BENCH_RESYNC_SECS"),
             timeout: env_num("BENCH_TIMEOUT_SECS"),
             operator,
+            quota_scale: emulator_quota_scale(),
+            runs_max: env_num("BENCH_RUNS").unwrap_or(1000),
+            steady_max: env_num("BENCH_STEADY_SECS").unwrap_or(180),
         }
+    }
+
+    /// Flags every operator of the bench gets.
+    fn operator_flags(&self) -> Vec<String> {
+        vec!["--aws-quota-scale".into(), self.quota_scale.to_string()]
     }
 
     fn timeout(&self, n: usize) -> Duration {
@@ -126,6 +160,54 @@ impl Settings {
 }
 
 // ---------------------------------------------------------------- the operator process
+
+/// The emulator counts a request when it arrives, the operator when its
+/// answer does: the events queue's long poll (up to 20 s) is always one
+/// request in flight.
+fn agree(op: &str, emulator: u64, operator: u64) -> bool {
+    let in_flight = u64::from(op == "sqs:ReceiveMessage");
+    emulator >= operator && emulator - operator <= in_flight
+}
+
+fn counts_agree(emulator: &Ops, operator: &Ops) -> bool {
+    emulator.keys().chain(operator.keys()).all(|k| {
+        agree(
+            k,
+            *emulator.get(k).unwrap_or(&0),
+            *operator.get(k).unwrap_or(&0),
+        )
+    })
+}
+
+/// Reconciles that ended AwsThrottled, from the operator's /metrics.
+fn throttled(op: &Operator) -> u64 {
+    measure::counter_sum(
+        &op.metrics(),
+        "batchnotify_reconciles_total{result=\"AwsThrottled\"}",
+    )
+}
+
+fn is_read(op: &str) -> bool {
+    let name = op.rsplit(':').next().unwrap_or_default();
+    ["Get", "List", "Describe"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// The operator's budget for `op` ("service:Operation"), calls per second.
+fn budget_of(metrics: &str, op: &str) -> f64 {
+    let (service, operation) = op.split_once(':').unwrap_or_default();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("batchnotify_aws_budget_calls_per_second{"))
+        .filter(|l| {
+            l.contains(&format!("service=\"{service}\""))
+                && l.contains(&format!("operation=\"{operation}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .next()
+        .unwrap_or(0.0)
+}
 
 /// One operator process watching every namespace, under its own access key so
 /// that the emulator counts its calls apart. Killed on drop.
@@ -273,15 +355,21 @@ impl Bench {
                 measure::operator_ops(&op.metrics()),
                 self.observer.writes(&round.namespaces),
             );
-            if now.0 == now.1 && last.as_ref() == Some(&now) {
+            if counts_agree(&now.0, &now.1) && last.as_ref() == Some(&now) {
                 return Ok(());
             }
-            why = if now.0 != now.1 {
+            why = if !counts_agree(&now.0, &now.1) {
                 let ops: Vec<String> = now
                     .0
                     .keys()
                     .chain(now.1.keys())
-                    .filter(|k| now.0.get(*k) != now.1.get(*k))
+                    .filter(|k| {
+                        !agree(
+                            k,
+                            now.0.get(*k).copied().unwrap_or(0),
+                            now.1.get(*k).copied().unwrap_or(0),
+                        )
+                    })
                     .map(|k| {
                         format!(
                             "{k}: emulator {} operator {}",
@@ -331,7 +419,7 @@ impl Bench {
         let differ: Vec<String> = phase
             .aws
             .iter()
-            .filter(|(_, a)| a.emulator != a.operator)
+            .filter(|(op, a)| !agree(op, a.emulator, a.operator))
             .map(|(k, a)| format!("{k}: emulator {} operator {}", a.emulator, a.operator))
             .collect();
         if !differ.is_empty() {
@@ -483,6 +571,56 @@ impl Bench {
         Some((phase, last.duration_since(s0.at).as_secs_f64(), latency))
     }
 
+    /// `trigger` set on the first `BENCH_RUNS` objects, until every result is
+    /// in status: AWS calls per run, apply→result, and execution end → status.
+    async fn runs_phase(
+        &mut self,
+        what: &str,
+        mode: &'static str,
+        op: &Operator,
+        round: &Round,
+        trigger: &str,
+    ) -> Option<Runs> {
+        let count = round.keys.len().min(self.settings.runs_max);
+        let subset = Round {
+            label: round.label.clone(),
+            namespaces: round.namespaces.clone(),
+            keys: round.keys[..count].to_vec(),
+        };
+        let s0 = self.snapshot(&op.key, Some(op), round);
+        let patched = self.trigger(&subset, trigger).await;
+        let results = self
+            .wait_all(&subset.keys, self.settings.timeout(count), |o, k| {
+                o.result_at(k, trigger)
+            })
+            .await;
+        match results {
+            Ok(done) => {
+                let last = done.iter().max().copied().unwrap_or(s0.at);
+                let agreed = self.quiet(op, round).await;
+                let s1 = self.snapshot(&op.key, Some(op), round);
+                let phase = self.phase(&s0, &s1);
+                self.check_phase(what, &phase, agreed);
+                let end = self.observer.end_to_status_ms(&subset.keys, trigger);
+                Some(Runs {
+                    mode,
+                    count,
+                    all_done_s: last.duration_since(s0.at).as_secs_f64(),
+                    latency: Latency::of(&patched, &done),
+                    end_to_status: Latency::from_ms(&end),
+                    rss_peak_mib: measure::rss_mib(op.pid()).0,
+                    phase,
+                })
+            }
+            Err(done) => {
+                self.failures.push(format!(
+                    "{what}: only {done} of {count} results reached status"
+                ));
+                None
+            }
+        }
+    }
+
     /// The full round at one N: create, runs, restart, steady state.
     async fn scale_round(&mut self, n: usize) -> Option<RoundFigures> {
         let c = self.settings.concurrency;
@@ -490,16 +628,14 @@ impl Bench {
         let what = format!("N={n}");
         let round = self.round(&label, n).await;
         let selector = format!("{ROUND_LABEL}={label}");
-        let a = Operator::start(
-            &self.settings.operator,
-            &format!("bench-{label}-a"),
-            &[
-                "--concurrency".into(),
-                c.to_string(),
-                "--label-selector".into(),
-                selector.clone(),
-            ],
-        );
+        let mut flags = self.settings.operator_flags();
+        flags.extend([
+            "--concurrency".into(),
+            c.to_string(),
+            "--label-selector".into(),
+            selector.clone(),
+        ]);
+        let a = Operator::start(&self.settings.operator, &format!("bench-{label}-a"), &flags);
         a.ready().await;
         let (create, all_ready, latency) = self
             .create_phase(&format!("{what} create"), &a, &round)
@@ -517,37 +653,21 @@ impl Bench {
             rss_peak_mib: rss_peak,
             rss_settled_mib: rss_settled,
             runs: None,
+            runs_events: None,
+            throttles: 0,
+            throttled_reconciles: 0,
+            resync_period_s: 0.0,
+            steady_rates: Vec::new(),
             restart: None,
             restart_rss_mib: 0.0,
             steady: None,
         };
 
-        // Runs: one per object, all at once.
-        let s0 = self.snapshot(&a.key, Some(&a), &round);
-        let patched = self.trigger(&round, "1").await;
-        let results = self
-            .wait_all(&round.keys, self.settings.timeout(n), |o, k| {
-                o.result_at(k, "1")
-            })
+        // Runs, polled: one per object (at most BENCH_RUNS), all at once.
+        figures.runs = self
+            .runs_phase(&format!("{what} runs (poll)"), "poll", &a, &round, "1")
             .await;
-        match results {
-            Ok(done) => {
-                let last = done.iter().max().copied().unwrap_or(s0.at);
-                let agreed = self.quiet(&a, &round).await;
-                let s1 = self.snapshot(&a.key, Some(&a), &round);
-                let phase = self.phase(&s0, &s1);
-                self.check_phase(&format!("{what} runs"), &phase, agreed);
-                figures.runs = Some(Runs {
-                    all_done_s: last.duration_since(s0.at).as_secs_f64(),
-                    latency: Latency::of(&patched, &done),
-                    rss_peak_mib: measure::rss_mib(a.pid()).0,
-                    phase,
-                });
-            }
-            Err(done) => self.failures.push(format!(
-                "{what} runs: only {done} of {n} results reached status"
-            )),
-        }
+        figures.throttled_reconciles += throttled(&a);
 
         // Restart: stop, start again with a short resync; its first pass.
         let mut a = a;
@@ -558,18 +678,19 @@ impl Bench {
             .unwrap_or_else(|| (all_ready.ceil() as u64).max(10));
         let key_b = format!("bench-{label}-b");
         let s0 = self.snapshot(&key_b, None, &round);
-        let b = Operator::start(
-            &self.settings.operator,
-            &key_b,
-            &[
-                "--concurrency".into(),
-                c.to_string(),
-                "--label-selector".into(),
-                selector,
-                "--resync".into(),
-                format!("{resync}s"),
-            ],
-        );
+        // The restarted operator runs in event mode: its runs phase is the
+        // event-mode one.
+        let mut flags = self.settings.operator_flags();
+        flags.extend([
+            "--concurrency".into(),
+            c.to_string(),
+            "--label-selector".into(),
+            selector,
+            "--resync".into(),
+            format!("{resync}s"),
+            "--events".into(),
+        ]);
+        let b = Operator::start(&self.settings.operator, &key_b, &flags);
         b.ready().await;
         let limit = self.settings.timeout(n);
         let passed = support::eventually("the restarted operator's first pass", limit, || async {
@@ -583,11 +704,20 @@ impl Bench {
         figures.restart = Some(restart);
         figures.restart_rss_mib = measure::rss_mib(b.pid()).1;
 
-        // Steady state: two resync periods, no drift.
+        // Runs in event mode: ends from EventBridge through the SQS queue.
+        figures.runs_events = self
+            .runs_phase(&format!("{what} runs (events)"), "events", &b, &round, "2")
+            .await;
+
+        // Steady state: two resync periods with no drift, or as much of them
+        // as BENCH_STEADY_SECS allows (at large N the budget stretches the
+        // period: the figure is then reads per second against the budget).
         let s0 = self.snapshot(&b.key, Some(&b), &round);
-        tokio::time::sleep(Duration::from_secs(2 * resync)).await;
+        let window = (2 * resync).min(self.settings.steady_max);
+        tokio::time::sleep(Duration::from_secs(window)).await;
         let start = Instant::now();
-        while b.reconciles() < s0.reconciles + 2 * n as u64
+        while window == 2 * resync
+            && b.reconciles() < s0.reconciles + 2 * n as u64
             && start.elapsed() < Duration::from_secs(resync) + limit
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -596,6 +726,22 @@ impl Bench {
         let s1 = self.snapshot(&b.key, Some(&b), &round);
         let phase = self.phase(&s0, &s1);
         self.check_phase(&format!("{what} steady state"), &phase, agreed);
+        let metrics = b.metrics();
+        figures.resync_period_s =
+            measure::gauge(&metrics, "batchnotify_resync_period_seconds").unwrap_or(0.0);
+        figures.steady_rates = phase
+            .aws
+            .iter()
+            .filter(|(op, a)| is_read(op) && a.emulator > 0)
+            .map(|(op, a)| {
+                (
+                    op.clone(),
+                    a.emulator as f64 / phase.seconds,
+                    budget_of(&metrics, op),
+                )
+            })
+            .collect();
+        figures.throttled_reconciles += throttled(&b);
         figures.steady = Some(Steady {
             resync_s: resync,
             passes: phase.reconciles as f64 / n as f64,
@@ -715,12 +861,14 @@ async fn main() -> std::process::ExitCode {
             "DELETE",
             &format!("{}/_batchnotify/throttles", support::bed().aws_endpoint),
         );
-        if let Some(r) = bench.scale_round(n).await {
-            rounds.push(r);
-        }
+        let round = bench.scale_round(n).await;
         // What the strict emulator's quota buckets refused (each retried by
         // the SDK; none may surface as a condition).
         let throttles = support::emulator_throttles();
+        if let Some(mut r) = round {
+            r.throttles = throttles.values().sum();
+            rounds.push(r);
+        }
         eprintln!(
             "N={n}: throttles answered by the emulator: {} {:?}",
             throttles.values().sum::<u64>(),

@@ -50,6 +50,13 @@ pub fn operator_ops(metrics: &str) -> Ops {
 }
 
 /// The sum of a counter family's series in a Prometheus text exposition.
+/// The value of an unlabelled gauge.
+pub fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 pub fn counter_sum(metrics: &str, family: &str) -> u64 {
     metrics
         .lines()

@@ -73,6 +73,9 @@ struct Seen {
     ready_at: Option<Instant>,
     /// First time status held a finished run for each trigger value.
     results: HashMap<String, Instant>,
+    /// For each trigger value: the run's end as AWS recorded it (stopTime)
+    /// → when its status write reached the watch, in milliseconds.
+    end_to_status_ms: HashMap<String, f64>,
 }
 
 #[derive(Default)]
@@ -149,6 +152,16 @@ impl Observer {
                 && run.outcome.is_some()
                 && run.trigger.as_ref() == Some(trigger)
             {
+                if !seen.results.contains_key(trigger)
+                    && let Some(stop) = run
+                        .stop_time
+                        .as_deref()
+                        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                {
+                    let delay = jiff::Timestamp::now().duration_since(stop);
+                    seen.end_to_status_ms
+                        .insert(trigger.clone(), delay.as_secs_f64() * 1000.0);
+                }
                 seen.results.entry(trigger.clone()).or_insert(now);
             }
         }
@@ -200,6 +213,20 @@ impl Observer {
                     .objects
                     .get(k)
                     .and_then(|s| s.results.get(trigger).copied())
+            })
+            .collect()
+    }
+
+    /// For each object's run of `trigger`: milliseconds from the execution's
+    /// end (its stopTime) to the status write that carried it.
+    pub fn end_to_status_ms(&self, keys: &[(String, String)], trigger: &str) -> Vec<f64> {
+        let state = lock(&self.state);
+        keys.iter()
+            .filter_map(|k| {
+                state
+                    .objects
+                    .get(k)
+                    .and_then(|s| s.end_to_status_ms.get(trigger).copied())
             })
             .collect()
     }

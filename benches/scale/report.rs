@@ -66,12 +66,21 @@ impl Phase {
         self.aws_calls() - self.aws_writes()
     }
 
+    /// The calls that follow runs (not the resyncs that happen meanwhile).
+    pub fn run_calls(&self) -> u64 {
+        RUN_OPERATIONS.iter().map(|op| self.calls(op)).sum()
+    }
+
     fn calls(&self, op: &str) -> u64 {
         self.aws.get(op).map_or(0, |a| a.emulator)
     }
 
+    /// Equal counts, but for the events queue's long poll in flight.
     fn agrees(&self) -> bool {
-        self.aws.values().all(|a| a.emulator == a.operator)
+        self.aws.iter().all(|(op, a)| {
+            let in_flight = u64::from(op == "sqs:ReceiveMessage");
+            a.emulator >= a.operator && a.emulator - a.operator <= in_flight
+        })
     }
 }
 
@@ -91,6 +100,11 @@ impl Latency {
             .zip(to)
             .map(|(a, b)| b.saturating_duration_since(*a).as_secs_f64() * 1000.0)
             .collect();
+        Latency::from_ms(&ms)
+    }
+
+    pub fn from_ms(ms: &[f64]) -> Latency {
+        let ms = ms.to_vec();
         Latency {
             p50_ms: measure::percentile(&ms, 50.0),
             p99_ms: measure::percentile(&ms, 99.0),
@@ -99,11 +113,29 @@ impl Latency {
     }
 }
 
+/// What a run costs: start, follow (poll or event), the end's history, the
+/// job's status while it runs.
+const RUN_OPERATIONS: [&str; 7] = [
+    "sfn:StartExecution",
+    "sfn:DescribeExecution",
+    "sfn:GetExecutionHistory",
+    "batch:DescribeJobs",
+    "batch:ListJobs",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessageBatch",
+];
+
 /// The trigger bumped on every object.
 #[derive(Clone, Debug, Serialize)]
 pub struct Runs {
+    /// `poll` (DescribeExecution) or `events` (EventBridge → SQS).
+    pub mode: &'static str,
+    /// Runs started (one per object, at most BENCH_RUNS).
+    pub count: usize,
     pub all_done_s: f64,
     pub latency: Latency,
+    /// The execution's end (stopTime) → the status write carrying it.
+    pub end_to_status: Latency,
     pub rss_peak_mib: f64,
     pub phase: Phase,
 }
@@ -130,6 +162,16 @@ pub struct Round {
     pub rss_peak_mib: f64,
     pub rss_settled_mib: f64,
     pub runs: Option<Runs>,
+    /// The same in event mode (the restarted operator runs with --events).
+    pub runs_events: Option<Runs>,
+    /// Requests the emulator's quota buckets refused during the round.
+    pub throttles: u64,
+    /// Reconciles that ended AwsThrottled (a throttle that surfaced).
+    pub throttled_reconciles: u64,
+    /// The resync period in force at the end (stretched by the budget).
+    pub resync_period_s: f64,
+    /// Steady state, per API read: calls per second and the operator's budget.
+    pub steady_rates: Vec<(String, f64, f64)>,
     /// A new operator's first pass over N Ready objects.
     pub restart: Option<Phase>,
     pub restart_rss_mib: f64,
@@ -409,13 +451,20 @@ pub fn table(r: &Results) -> String {
             );
         }
 
-        let _ = writeln!(t, "\n-- runs: spec.run.trigger bumped on every object");
         let _ = writeln!(
             t,
-            "{:>6} {:>10} {:>9} {:>9} {:>14} {:>14} {:>11} {:>9}",
+            "\n-- runs: spec.run.trigger bumped on every object (at most BENCH_RUNS), polling vs event mode"
+        );
+        let _ = writeln!(
+            t,
+            "{:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>12} {:>12} {:>14} {:>13} {:>9} {:>9}",
             "N",
+            "mode",
+            "runs",
             "all done",
             "p50 ms",
+            "p99 ms",
+            "end→status",
             "p99 ms",
             "Describe/run",
             "AWS calls/run",
@@ -423,32 +472,88 @@ pub fn table(r: &Results) -> String {
             "peak MiB"
         );
         for round in &r.rounds {
-            let Some(runs) = &round.runs else {
-                let _ = writeln!(t, "{:>6} (did not finish)", round.n);
-                continue;
-            };
-            let n = round.n as f64;
-            let _ = writeln!(
-                t,
-                "{:>6} {:>9.1}s {:>9.0} {:>9.0} {:>14.2} {:>14.2} {:>11.2} {:>9.1}",
-                round.n,
-                runs.all_done_s,
-                runs.latency.p50_ms,
-                runs.latency.p99_ms,
-                runs.phase.calls("sfn:DescribeExecution") as f64 / n,
-                runs.phase.aws_calls() as f64 / n,
-                runs.phase.writes.operator() as f64 / n,
-                runs.rss_peak_mib
-            );
-        }
-        for round in &r.rounds {
-            if let Some(runs) = &round.runs {
+            for runs in [&round.runs, &round.runs_events].into_iter().flatten() {
+                let n = runs.count.max(1) as f64;
                 let _ = writeln!(
                     t,
-                    "N={}: calls per run: {}; busiest: {}",
+                    "{:>6} {:>6} {:>6} {:>9.1}s {:>9.0} {:>9.0} {:>12.0} {:>12.0} {:>14.2} {:>13.2} {:>9.2} {:>9.1}",
                     round.n,
-                    ops_text(&runs.phase, round.n),
+                    runs.mode,
+                    runs.count,
+                    runs.all_done_s,
+                    runs.latency.p50_ms,
+                    runs.latency.p99_ms,
+                    runs.end_to_status.p50_ms,
+                    runs.end_to_status.p99_ms,
+                    runs.phase.calls("sfn:DescribeExecution") as f64 / n,
+                    runs.phase.run_calls() as f64 / n,
+                    runs.phase.writes.operator() as f64 / n,
+                    runs.rss_peak_mib
+                );
+            }
+        }
+        let _ = writeln!(
+            t,
+            "end→status: from the execution's stopTime (AWS's clock) to the status write the watch saw (p50, p99). \
+             AWS calls/run: StartExecution, DescribeExecution, GetExecutionHistory (each page), DescribeJobs, ListJobs, \
+             ReceiveMessage, DeleteMessageBatch (resyncs meanwhile are not runs'). \
+             Targets: ≤ 2 AWS calls per run and end→status p99 ≤ 2 s in event mode."
+        );
+        for round in &r.rounds {
+            for runs in [&round.runs, &round.runs_events].into_iter().flatten() {
+                let _ = writeln!(
+                    t,
+                    "N={} {}: calls per run: {}; busiest: {}",
+                    round.n,
+                    runs.mode,
+                    ops_text(&runs.phase, runs.count),
                     bottleneck(&runs.phase)
+                );
+            }
+        }
+
+        let _ = writeln!(
+            t,
+            "\n-- quotas: the budget (a limiter per AWS API) against the emulator's buckets"
+        );
+        for round in &r.rounds {
+            let worst = round
+                .steady_rates
+                .iter()
+                .filter(|(_, _, budget)| *budget > 0.0)
+                .map(|(op, rate, budget)| (op, rate, budget, rate / budget))
+                .max_by(|a, b| a.3.total_cmp(&b.3));
+            let _ = writeln!(
+                t,
+                "N={}: throttles answered by the emulator {} (surfaced as AwsThrottled: {}); resync period in force {:.0} s; \
+                 steady reads at most {} of an API's budget{}",
+                round.n,
+                round.throttles,
+                round.throttled_reconciles,
+                round.resync_period_s,
+                worst.map_or("-".to_string(), |w| format!("{:.0} %", w.3 * 100.0)),
+                worst.map_or(String::new(), |w| format!(
+                    " ({}: {:.2}/s of {:.2}/s)",
+                    w.0, w.1, w.2
+                )),
+            );
+            let rates: Vec<String> = round
+                .steady_rates
+                .iter()
+                .map(|(op, rate, budget)| {
+                    if *budget > 0.0 {
+                        format!("{op} {rate:.2}/s (budget {budget:.2}/s)")
+                    } else {
+                        format!("{op} {rate:.2}/s (no published quota)")
+                    }
+                })
+                .collect();
+            if !rates.is_empty() {
+                let _ = writeln!(
+                    t,
+                    "N={}: steady reads per second: {}",
+                    round.n,
+                    rates.join(", ")
                 );
             }
         }

@@ -13,6 +13,15 @@ use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use crate::metrics::Metrics;
 
+/// The service as the operator's code and IAM name it (`events`, not the
+/// SDK's `EventBridge`).
+fn service_prefix(sdk: &str) -> String {
+    match sdk.to_ascii_lowercase().as_str() {
+        "eventbridge" => "events".to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// The interceptor every service client of the operator carries.
 pub struct CountAttempts {
     metrics: Arc<Metrics>,
@@ -43,7 +52,7 @@ impl Intercept for CountAttempts {
     ) -> Result<(), BoxError> {
         let (service, operation) = cfg
             .load::<Metadata>()
-            .map(|m| (m.service().to_ascii_lowercase(), m.name().to_string()))
+            .map(|m| (service_prefix(m.service()), m.name().to_string()))
             .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
         let outcome = match context.response() {
             Some(r) => outcome(r.status().as_u16(), r.body().bytes().unwrap_or_default()),

@@ -236,6 +236,43 @@ where
     result
 }
 
+/// The pages of a paged read until `enough` says the pages so far hold what
+/// is needed: the rest are never asked for.
+pub(crate) async fn pages_until<T, E>(
+    budget: &RegionBudget,
+    service: &'static str,
+    operation: &'static str,
+    mut stream: PaginationStream<std::result::Result<T, SdkError<E, HttpResponse>>>,
+    enough: impl Fn(&T) -> bool,
+) -> Result<Vec<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    let mut out = Vec::new();
+    loop {
+        budget.acquire(service, operation).await;
+        match stream.next().await {
+            None => break,
+            Some(Ok(page)) => {
+                let done = enough(&page);
+                out.push(page);
+                if done {
+                    break;
+                }
+            }
+            Some(Err(e)) => {
+                let result = Err(from_sdk(service, operation, e));
+                log(service, operation, &result, start);
+                return result;
+            }
+        }
+    }
+    let result = Ok(out);
+    log(service, operation, &result, start);
+    result
+}
+
 fn log<T>(service: &'static str, operation: &'static str, result: &Result<T>, start: Instant) {
     let outcome = match result {
         Ok(_) => "Success",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, Tag};
 
 use super::budget::RegionBudget;
-use super::error::{AwsError, ErrorKind, Result, call, found, gone, pages};
+use super::error::{AwsError, ErrorKind, Result, call, found, gone, pages, pages_until};
 
 const S: &str = "sfn";
 
@@ -274,17 +274,22 @@ impl StateMachines {
     /// "Notify" state ran, the Batch job ID, and a failed task's error.
     /// The outcome from the execution's whole history (every page; the
     /// sample's history is about fifteen events).
+    /// Reads the history newest first and stops at the Batch task's end:
+    /// what follows it (the notification) is all the outcome needs, and the
+    /// older pages are never read.
     pub async fn outcome(&self, execution_arn: &str) -> Result<ExecutionOutcome> {
-        let pages = pages(
+        let pages = pages_until(
             &self.budget,
             S,
             "GetExecutionHistory",
             self.client
                 .get_execution_history()
                 .execution_arn(execution_arn)
+                .reverse_order(true)
                 .max_results(100)
                 .into_paginator()
                 .send(),
+            |page| page.events().iter().any(ends_the_job),
         )
         .await?;
         let events: Vec<HistoryEvent> = pages
@@ -374,6 +379,17 @@ pub fn outcome_from_history(events: &[HistoryEvent]) -> ExecutionOutcome {
         }
     }
     outcome
+}
+
+/// The `submitJob` task's end: succeeded, or failed (the job, or its submission).
+fn ends_the_job(e: &HistoryEvent) -> bool {
+    let succeeded = e
+        .task_succeeded_event_details()
+        .is_some_and(|d| d.resource().starts_with("submitJob"));
+    let failed = e
+        .task_failed_event_details()
+        .is_some_and(|d| d.resource().starts_with("submitJob"));
+    succeeded || failed
 }
 
 /// The job ID in a `submitJob` task's TaskSubmitted event (SubmitJob's answer).
