@@ -171,3 +171,111 @@ async fn a_deleted_rule_is_put_back_and_runs_fall_back_to_polling_meanwhile() {
         emulator_requests(&op.access_key).get("states:DescribeExecution")
     );
 }
+
+/// What arrives in the queue besides one clean end per execution changes
+/// nothing: a duplicate, a late RUNNING, an end of an execution no object
+/// follows, a message that is no event at all. A deleted queue is made
+/// again; runs meanwhile end through the fallback poll.
+#[tokio::test]
+async fn odd_events_change_nothing_and_a_deleted_queue_is_made_again() {
+    let ctx = Ctx::new("events-odd").await;
+    let cluster = cluster(&ctx);
+    let op = ctx.operator(&[
+        "--events",
+        "--cluster-name",
+        &cluster,
+        "--event-poll",
+        "3s",
+        "--resync",
+        "4s",
+    ]);
+    let (obj, _url) = runnable(&ctx, "report", "1").await;
+    ctx.apply(&obj).await;
+    let done = wait_outcome(&ctx, "nightly", "1").await;
+    let status = done.status.clone().expect("status");
+    let run = status.last_run.clone().expect("last run");
+    let machine = status.state_machine_arn.clone().expect("machine");
+
+    let name = format!("bn-{cluster}-executions");
+    let sqs = Sqs::new(&ctx.aws);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&name)
+        .send()
+        .await
+        .expect("queue url")
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let event = |execution: &str, status: &str| {
+        serde_json::json!({
+            "version": "0", "id": "x", "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "detail": {
+                "executionArn": execution, "stateMachineArn": machine,
+                "status": status, "startDate": 1, "stopDate": 2,
+                "error": "Forged", "cause": "not from AWS"
+            }
+        })
+        .to_string()
+    };
+    let unknown = format!("{}-unknown", run.execution_arn);
+    for body in [
+        event(&run.execution_arn, "SUCCEEDED"),
+        event(&run.execution_arn, "RUNNING"),
+        event(&unknown, "FAILED"),
+        "not an event".to_string(),
+    ] {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+    let metrics = format!("{}/metrics", op.admin);
+    eventually("the odd messages read", Duration::from_secs(30), || async {
+        let text = crate::support::try_http("GET", &metrics)?;
+        let read = |d: &str| {
+            text.lines().any(|l| {
+                l.starts_with("batchnotify_execution_events_total")
+                    && l.contains(&format!("disposition=\"{d}\""))
+            })
+        };
+        (read("ignored") && read("malformed") && read("used")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = ctx.api().get("nightly").await.expect("get");
+    let again = after
+        .status
+        .clone()
+        .and_then(|s| s.last_run)
+        .expect("last run");
+    assert_eq!(again.execution_arn, run.execution_arn);
+    assert_eq!(again.error, run.error, "a forged end rewrote the result");
+    assert_eq!(
+        crate::support::execution_names(&ctx.aws, &machine, None)
+            .await
+            .len(),
+        1,
+        "an event started a run"
+    );
+
+    // The queue deleted: the next run still ends (fallback poll), and the
+    // route is made again at the next check.
+    sqs.delete_queue()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect("delete queue");
+    let mut next = obj.clone();
+    next["spec"]["run"]["trigger"] = serde_json::json!("2");
+    ctx.apply(&next).await;
+    let done = wait_outcome(&ctx, "nightly", "2").await;
+    assert_eq!(outcome(&done).as_deref(), Some("Succeeded"));
+    eventually("the queue made again", Duration::from_secs(150), || async {
+        queue_exists(&sqs, &name).await.then_some(())
+    })
+    .await;
+}
