@@ -416,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
 
     strict_batch.add_arguments(parser)
     strict_validation.add_arguments(parser)
+    strict_events.add_arguments(parser)
     args = parser.parse_args(argv)
     resolve_strict_arguments(parser, args)
 

@@ -28,6 +28,14 @@ Strict rules (`--lenient` turns them off, `--no-rule NAME` one of them):
   is not retried, and the event is lost (metric `FailedInvocations`, namespace
   `AWS/Events`, dimension `RuleName`, put in the emulator's CloudWatch). Stock
   moto delivers whatever the policy says. It applies to PutEvents too.
+* ``sqs-deleted-recently``: CreateQueue refuses, for 60 seconds
+  (`DELETED_RECENTLY_SECONDS`) after DeleteQueue deleted a queue, to create a
+  queue of the same name in the same account and region: `QueueDeletedRecently`,
+  HTTP 400 (JSON protocol: `__type` `com.amazonaws.sqs#QueueDeletedRecently` and
+  header `x-amzn-query-error: AWS.SimpleQueueService.QueueDeletedRecently;Sender`,
+  the code boto3 reports; query protocol: Code
+  `AWS.SimpleQueueService.QueueDeletedRecently`). Stock moto creates it at once.
+  `--sqs-deleted-recently-seconds N` shortens the window, for the emulator's tests.
 * With strict_access's rules (``iam``, ``quotas``, ``paging``): EventBridge and
   SQS requests (SQS in its JSON and its query protocol) map to IAM actions and
   resources as the Service Authorization Reference has them, denials come in each
@@ -48,7 +56,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlparse
 
-RULES = ("sqs-target-policy",)
+RULES = ("sqs-target-policy", "sqs-deleted-recently")
 
 SOURCE = "aws.states"
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -401,6 +409,96 @@ def install_sqs_target_policy() -> None:
     Rule._batchnotify_policy = True
 
 
+# --------------------------------------------------- sqs-deleted-recently --
+# DeleteQueue: "After you delete a queue, you must wait at least 60 seconds
+# before creating a queue with the same name."
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteQueue.html
+# CreateQueue, error QueueDeletedRecently: "You must wait 60 seconds after
+# deleting a queue before you can create another queue with the same name."
+# HTTP Status Code: 400.
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+# AWS's message, as clients have logged it: "AWS.SimpleQueueService.QueueDeletedRecently:
+# You must wait 60 seconds after deleting a queue before you can create another
+# with the same name." (https://github.com/hashicorp/terraform/issues/15139).
+# Queue names are unique per account and region, so is the window. moto's SQS
+# service model gives the error shape QueueDeletedRecently the query code
+# AWS.SimpleQueueService.QueueDeletedRecently (sender fault, 400): raised from
+# the backend with that code, moto's serializer answers each protocol in its own
+# shape (JSON: __type com.amazonaws.sqs#QueueDeletedRecently and the query code
+# in x-amzn-query-error; query: <Code>AWS.SimpleQueueService.QueueDeletedRecently</Code>),
+# as sqs_error below does for the errors strict_access makes up.
+
+# Seconds; read at each CreateQueue, so a test may shorten it (monkeypatch in
+# process, `--sqs-deleted-recently-seconds` for a launcher).
+DELETED_RECENTLY_SECONDS = 60.0
+DELETED_RECENTLY_MESSAGE = (
+    "You must wait 60 seconds after deleting a queue before you can create another with the same name."
+)
+# (account, region, queue name) -> time.monotonic() of its DeleteQueue.
+_DELETED: dict[tuple[str, str, str], float] = {}
+_DELETED_LOCK = threading.Lock()
+
+
+def record_deleted(account: str, region: str, name: str, now: float | None = None) -> None:
+    with _DELETED_LOCK:
+        _DELETED[(account, region, name)] = time.monotonic() if now is None else now
+
+
+def deleted_recently(account: str, region: str, name: str, now: float | None = None) -> bool:
+    """Whether a queue `name` was deleted in that account and region less than
+    DELETED_RECENTLY_SECONDS ago (older deletions are forgotten here)."""
+    now = time.monotonic() if now is None else now
+    window = float(DELETED_RECENTLY_SECONDS)
+    with _DELETED_LOCK:
+        for key in [k for k, at in _DELETED.items() if now - at >= window]:
+            del _DELETED[key]
+        return (account, region, name) in _DELETED
+
+
+def install_sqs_deleted_recently() -> None:
+    from moto.sqs.exceptions import SQSException
+    from moto.sqs.models import SQSBackend
+
+    if getattr(SQSBackend, "_batchnotify_deleted_recently", False):
+        return
+
+    class QueueDeletedRecently(SQSException):
+        # The query code: moto's error lookup maps it to the shape QueueDeletedRecently.
+        code = "AWS.SimpleQueueService.QueueDeletedRecently"
+
+        def __init__(self) -> None:
+            super().__init__(self.code, DELETED_RECENTLY_MESSAGE)
+
+    original_create = SQSBackend.create_queue
+    original_delete = SQSBackend.delete_queue
+
+    def create_queue(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name not in self.queues and deleted_recently(self.account_id, self.region_name, name):
+            log(f"CreateQueue {name} ({self.account_id}, {self.region_name}): deleted less than "
+                f"{DELETED_RECENTLY_SECONDS:g} s ago (QueueDeletedRecently)")
+            raise QueueDeletedRecently()
+        return original_create(self, name, *args, **kwargs)
+
+    def delete_queue(self: Any, queue_name: str) -> None:
+        original_delete(self, queue_name)  # QueueDoesNotExist: nothing deleted, nothing recorded
+        record_deleted(self.account_id, self.region_name, queue_name)
+
+    SQSBackend.create_queue = create_queue
+    SQSBackend.delete_queue = delete_queue
+    SQSBackend._batchnotify_deleted_recently = True
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--sqs-deleted-recently-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="for the emulator's own tests only: the sqs-deleted-recently window "
+        f"(AWS's is {DELETED_RECENTLY_SECONDS:g} s, the default)",
+    )
+
+
 # ----------------------------------------------- strict_access, extended --
 # Service Authorization Reference: which resource each action names.
 #   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
@@ -663,9 +761,15 @@ def install_paging(page_size: int) -> None:
 
 def install(args: Any) -> None:
     """Call after the other patches (it wraps StopExecution's strict patch), before serving."""
+    global DELETED_RECENTLY_SECONDS
     install_emission()
     if _rule_on(args, "sqs-target-policy"):
         install_sqs_target_policy()
+    if _rule_on(args, "sqs-deleted-recently"):
+        seconds = getattr(args, "sqs_deleted_recently_seconds", None)
+        if seconds is not None:
+            DELETED_RECENTLY_SECONDS = float(seconds)
+        install_sqs_deleted_recently()
     if not getattr(args, "lenient", False):
         import strict_access
 

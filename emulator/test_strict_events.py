@@ -1,7 +1,7 @@
 """Step Functions' status-change events through EventBridge to SQS, and the
 EventBridge / SQS side of strict mode (strict_events.py). The events are sent in
-both modes (AWS sends them); the queue-policy rule, IAM, quotas and paging are
-strict rules, and their tests show `--lenient` letting the same thing through.
+both modes (AWS sends them); the queue-policy rule, the wait before a deleted
+queue's name is free again, IAM, quotas and paging are strict rules, and their tests show `--lenient` letting the same thing through.
 Run with the emulator's venv: `pytest emulator/test_strict_events.py`."""
 
 from __future__ import annotations
@@ -486,3 +486,116 @@ def test_rules_and_targets_come_in_small_pages(strict, lenient):
         assert pages(events.list_targets_by_rule, "Targets", Rule=f"{prefix}-0") == expected
         assert pages(events.list_rule_names_by_target, "RuleNames", TargetArn=queue) == expected
     assert pages(client("events", strict).list_rules, "Rules", NamePrefix=prefixes[strict], Limit=1) == [1, 1, 1]
+
+
+# ------------------------------------------------------ sqs-deleted-recently --
+# "After you delete a queue, you must wait at least 60 seconds before creating a
+# queue with the same name."
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteQueue.html
+# CreateQueue's error QueueDeletedRecently, HTTP 400.
+#   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+
+DELETED_RECENTLY = "AWS.SimpleQueueService.QueueDeletedRecently"
+ROOT = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def deleted_recently_error(call, *args, **kwargs) -> dict:
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call(*args, **kwargs)
+    return err.value.response
+
+
+def assert_deleted_recently(response: dict) -> None:
+    """The JSON protocol's answer, as boto3 (and the Rust SDK) read it: the query
+    code from x-amzn-query-error, the shape's name from __type."""
+    error, meta = response["Error"], response["ResponseMetadata"]
+    assert (error["Code"], error.get("QueryErrorCode"), error.get("Type")) == (
+        DELETED_RECENTLY, "QueueDeletedRecently", "Sender")
+    assert error["Message"] == ("You must wait 60 seconds after deleting a queue before you can create "
+                                "another with the same name.")
+    assert meta["HTTPStatusCode"] == 400
+    assert meta["HTTPHeaders"]["x-amzn-query-error"] == f"{DELETED_RECENTLY};Sender"
+    assert meta["HTTPHeaders"]["x-amzn-errortype"] == "com.amazonaws.sqs#QueueDeletedRecently"
+
+
+def test_the_deleted_recently_window_is_a_module_constant_per_account_region_and_name(monkeypatch):
+    import strict_events
+
+    assert strict_events.DELETED_RECENTLY_SECONDS == 60.0
+    assert "sqs-deleted-recently" in strict_events.RULES
+    monkeypatch.setattr(strict_events, "_DELETED", {})
+    strict_events.record_deleted(ACCOUNT, REGION, "q", now=100.0)
+    assert strict_events.deleted_recently(ACCOUNT, REGION, "q", now=159.9)
+    assert not strict_events.deleted_recently(ACCOUNT, REGION, "other", now=101.0)
+    assert not strict_events.deleted_recently(ACCOUNT, "us-west-2", "q", now=101.0)
+    assert not strict_events.deleted_recently("210987654321", REGION, "q", now=101.0)
+    # A test shortens the window by monkeypatching it.
+    monkeypatch.setattr(strict_events, "DELETED_RECENTLY_SECONDS", 0.5)
+    assert strict_events.deleted_recently(ACCOUNT, REGION, "q", now=100.4)
+    assert not strict_events.deleted_recently(ACCOUNT, REGION, "q", now=100.5)
+    assert strict_events._DELETED == {}  # forgotten once the window is over
+
+
+def test_a_deleted_queues_name_is_refused_for_60_seconds(strict):
+    sqs = one_try("sqs", strict)
+    name = f"bn-{suffix()}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    assert_deleted_recently(deleted_recently_error(sqs.create_queue, QueueName=name))
+    # Refused with other attributes too, and nothing was created.
+    assert_deleted_recently(deleted_recently_error(
+        sqs.create_queue, QueueName=name, Attributes={"VisibilityTimeout": "60"}))
+    code, _, _ = error_of(sqs.get_queue_url, QueueName=name)
+    assert code == "AWS.SimpleQueueService.NonExistentQueue"
+    # The query protocol's answer: the query code, in XML.
+    status, body = signed_query(strict, ROOT, {"Action": "CreateQueue", "QueueName": name})
+    assert status == 400 and f"<Code>{DELETED_RECENTLY}</Code>" in body and "<Type>Sender</Type>" in body
+    # Still refused a moment later: the window is AWS's 60 s.
+    time.sleep(1.5)
+    assert_deleted_recently(deleted_recently_error(sqs.create_queue, QueueName=name))
+    # Another name, and the same name in another region, are never refused.
+    assert sqs.create_queue(QueueName=f"{name}-2")["QueueUrl"].endswith(f"/{name}-2")
+    assert sqs.create_queue(QueueName=name[:-1])["QueueUrl"].endswith(f"/{name[:-1]}")
+    west = boto3.client("sqs", region_name="us-west-2", endpoint_url=strict)
+    assert west.create_queue(QueueName=name)["QueueUrl"].endswith(f"/{name}")
+    # A queue deleted through the query protocol counts the same.
+    other = f"bn-{suffix()}"
+    other_url = sqs.create_queue(QueueName=other)["QueueUrl"]
+    status, _ = signed_query(strict, ROOT, {"Action": "DeleteQueue", "QueueUrl": other_url})
+    assert status == 200
+    assert_deleted_recently(deleted_recently_error(sqs.create_queue, QueueName=other))
+
+
+def test_a_deleted_queues_name_is_free_again_after_the_window():
+    window = 3.0
+    proc = start("--sqs-deleted-recently-seconds", str(window))
+    try:
+        sqs = one_try("sqs", endpoint_of(proc))
+        name = f"bn-{suffix()}"
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        sqs.delete_queue(QueueUrl=url)
+        deleted = time.monotonic()  # the emulator noted the deletion before answering
+        assert_deleted_recently(deleted_recently_error(sqs.create_queue, QueueName=name))
+        time.sleep(max(0.0, deleted + window + 0.2 - time.monotonic()))
+        again = sqs.create_queue(QueueName=name)["QueueUrl"]
+        assert again == url
+        assert sqs.get_queue_url(QueueName=name)["QueueUrl"] == url
+        # Deleted again: the window starts again.
+        sqs.delete_queue(QueueUrl=again)
+        assert_deleted_recently(deleted_recently_error(sqs.create_queue, QueueName=name))
+    finally:
+        stop(proc)
+
+
+def test_lenient_and_no_rule_recreate_a_deleted_queue_at_once(lenient):
+    proc = start("--no-rule", "sqs-deleted-recently")
+    try:
+        for endpoint in (lenient, endpoint_of(proc)):
+            sqs = one_try("sqs", endpoint)
+            name = f"bn-{suffix()}"
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            sqs.delete_queue(QueueUrl=url)
+            # Stock moto's behaviour: the name is free at once.
+            assert sqs.create_queue(QueueName=name)["QueueUrl"] == url
+    finally:
+        stop(proc)
