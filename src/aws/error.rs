@@ -204,36 +204,18 @@ where
 }
 
 /// Every page of a paged read, through the SDK's paginator: AWS answers a
-/// List/Describe in pages however large the page asked for.
+/// List/Describe in pages however large the page asked for. Each page is one
+/// request and spends from the budget.
 pub(crate) async fn pages<T, E>(
     budget: &RegionBudget,
     service: &'static str,
     operation: &'static str,
-    mut stream: PaginationStream<std::result::Result<T, SdkError<E, HttpResponse>>>,
+    stream: PaginationStream<std::result::Result<T, SdkError<E, HttpResponse>>>,
 ) -> Result<Vec<T>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let start = Instant::now();
-    let mut out = Vec::new();
-    // Each page is one request: each spends from the budget (the last
-    // token is taken before the paginator knows there is no next page).
-    while let Some(page) = {
-        budget.acquire(service, operation).await;
-        stream.next().await
-    } {
-        match page {
-            Ok(p) => out.push(p),
-            Err(e) => {
-                let result = Err(from_sdk(service, operation, e));
-                log(service, operation, &result, start);
-                return result;
-            }
-        }
-    }
-    let result = Ok(out);
-    log(service, operation, &result, start);
-    result
+    pages_until(budget, service, operation, stream, |_| false).await
 }
 
 /// The pages of a paged read until `enough` says the pages so far hold what

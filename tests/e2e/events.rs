@@ -16,6 +16,19 @@ fn cluster(ctx: &Ctx) -> String {
     format!("ev{}", ctx.prefix)
 }
 
+/// Event mode with a fallback poll and a route check every few seconds.
+fn fast_fallback_operator(ctx: &Ctx, cluster: &str) -> crate::support::Operator {
+    ctx.operator(&[
+        "--events",
+        "--cluster-name",
+        cluster,
+        "--event-poll",
+        "3s",
+        "--resync",
+        "4s",
+    ])
+}
+
 async fn rule_exists(aws: &EventBridge, name: &str) -> bool {
     aws.describe_rule().name(name).send().await.is_ok()
 }
@@ -108,15 +121,7 @@ async fn an_execution_end_reaches_status_from_its_event_without_describe_executi
 async fn a_deleted_rule_is_put_back_and_runs_fall_back_to_polling_meanwhile() {
     let ctx = Ctx::new("events-fallback").await;
     let cluster = cluster(&ctx);
-    let op = ctx.operator(&[
-        "--events",
-        "--cluster-name",
-        &cluster,
-        "--event-poll",
-        "3s",
-        "--resync",
-        "4s",
-    ]);
+    let op = fast_fallback_operator(&ctx, &cluster);
     let (obj, _url) = runnable(&ctx, "report", "1").await;
     ctx.apply(&obj).await;
     wait_outcome(&ctx, "nightly", "1").await;
@@ -180,15 +185,7 @@ async fn a_deleted_rule_is_put_back_and_runs_fall_back_to_polling_meanwhile() {
 async fn odd_events_change_nothing_and_a_deleted_queue_is_made_again() {
     let ctx = Ctx::new("events-odd").await;
     let cluster = cluster(&ctx);
-    let op = ctx.operator(&[
-        "--events",
-        "--cluster-name",
-        &cluster,
-        "--event-poll",
-        "3s",
-        "--resync",
-        "4s",
-    ]);
+    let op = fast_fallback_operator(&ctx, &cluster);
     let (obj, _url) = runnable(&ctx, "report", "1").await;
     ctx.apply(&obj).await;
     let done = wait_outcome(&ctx, "nightly", "1").await;
