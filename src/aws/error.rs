@@ -106,6 +106,10 @@ fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
         | "ConcurrentModificationException"
         | "ConflictException"
         | "DeleteConflict"
+        // SQS: a queue's name is free again 60 s after DeleteQueue.
+        // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+        | "QueueDeletedRecently"
+        | "AWS.SimpleQueueService.QueueDeletedRecently"
         | "ResourceInUseException" => ErrorKind::Conflict,
         c if c.starts_with("AccessDenied")
             || c == "UnauthorizedOperation"

@@ -207,6 +207,14 @@ impl Context {
         )
     }
 
+    /// `obj`'s resync found no free pass: it takes a later slot.
+    fn postpone_resync(&self, obj: &BatchNotification) {
+        let objects = self.objects.load(Ordering::Relaxed).max(1);
+        let period = self.resync_period(objects);
+        self.schedule
+            .postpone(&ObjectRef::from_obj(obj), period, objects);
+    }
+
     /// The resync period in force for `objects` objects.
     fn resync_period(&self, objects: usize) -> Duration {
         let floor = self

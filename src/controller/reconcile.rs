@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 
 use super::error::{Error, Problem};
 use super::managers::compute_environment::ComputeEnvironmentManager;
@@ -26,9 +25,6 @@ use super::{Context, executions, status};
 use crate::api::{BatchNotification, BatchNotificationStatus, RunOutcome};
 use crate::aws::{RegionClients, budget};
 use crate::desired::{Desired, DesiredError, Identity, Wanted};
-
-/// How long a resync pass that found no free slot waits before trying again.
-const RESYNC_RETRY: Duration = Duration::from_secs(2);
 
 /// The reason of a Problem AWS's throttling caused (see `Problem::aws`).
 const THROTTLED: &str = "AwsThrottled";
@@ -49,8 +45,7 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         Observe::Resync => match ctx.resync_slots.try_acquire() {
             Ok(permit) => Some(permit),
             Err(_) => {
-                ctx.schedule
-                    .postpone(&ObjectRef::from_obj(&*obj), RESYNC_RETRY);
+                ctx.postpone_resync(&obj);
                 pass = Observe::Trust;
                 None
             }

@@ -108,16 +108,9 @@ impl Schedule {
         if clock < entry.at + self.resync {
             return Pass::Trust;
         }
-        let slot = *entry.slot.get_or_insert_with(|| {
-            let interval = period / u32::try_from(objects.max(1)).unwrap_or(u32::MAX);
-            let mut slots = lock(&self.slots);
-            let slot = match slots.last {
-                Some(last) => (last + interval).max(clock),
-                None => clock,
-            };
-            slots.last = Some(slot);
-            slot
-        });
+        let slot = *entry
+            .slot
+            .get_or_insert_with(|| self.reserve(clock, period, objects));
         if slot <= clock + SLACK {
             Pass::Resync
         } else {
@@ -161,15 +154,26 @@ impl Schedule {
         previous.map(|p| now.saturating_duration_since(p.at))
     }
 
-    /// A resync pass could not run now (too many at once): its slot moves
-    /// back by `by`, keeping its place in the order.
-    pub fn postpone(&self, key: &ObjectRef<BatchNotification>, by: Duration) {
-        if let Some(Entry {
-            slot: Some(slot), ..
-        }) = lock(&self.entries).get_mut(key)
-        {
-            *slot += by;
+    /// A resync pass could not run now (as many as may run at once are
+    /// running): it takes the next free slot at the end of the schedule, so
+    /// the waiting objects are not retried all together and the period
+    /// stretches to what the passes achieve.
+    pub fn postpone(&self, key: &ObjectRef<BatchNotification>, period: Duration, objects: usize) {
+        let mut entries = lock(&self.entries);
+        if let Some(entry) = entries.get_mut(key) {
+            entry.slot = Some(self.reserve(Instant::now(), period, objects));
         }
+    }
+
+    fn reserve(&self, clock: Instant, period: Duration, objects: usize) -> Instant {
+        let interval = period / u32::try_from(objects.max(1)).unwrap_or(u32::MAX);
+        let mut slots = lock(&self.slots);
+        let slot = match slots.last {
+            Some(last) => (last + interval).max(clock),
+            None => clock,
+        };
+        slots.last = Some(slot);
+        slot
     }
 
     pub fn forget(&self, key: &ObjectRef<BatchNotification>) {
@@ -268,6 +272,28 @@ mod tests {
         // A slot, once reserved, is kept: asking again does not move it.
         s.pass(&key("d"), &converged("x"), true, period, 4);
         assert_eq!(s.due_in(&key("d")).as_secs_f64().round() as u64, 75);
+    }
+
+    #[test]
+    fn a_postponed_resync_goes_to_the_end_of_the_schedule() {
+        let s = Schedule::new(Duration::ZERO);
+        let period = Duration::from_secs(100);
+        for name in ["a", "b"] {
+            s.done(key(name), converged("x"), Pass::Change);
+        }
+        assert_eq!(
+            s.pass(&key("a"), &converged("x"), true, period, 2),
+            Pass::Resync
+        );
+        assert_eq!(
+            s.pass(&key("b"), &converged("x"), true, period, 2),
+            Pass::Trust
+        );
+        // "a" found no free pass: its next slot is after "b"'s.
+        s.postpone(&key("a"), period, 2);
+        let a = s.due_in(&key("a")).as_secs_f64().round() as u64;
+        let b = s.due_in(&key("b")).as_secs_f64().round() as u64;
+        assert_eq!((a, b), (100, 50));
     }
 
     #[test]
