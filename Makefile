@@ -52,11 +52,13 @@ reliability: testbed-deps
 ## test bed, measuring a release operator; BENCH_NS=1000,10000 adds 10,000 (opt-in).
 ## BENCH_QUOTA_SCALE=F scales the emulator's quota buckets and the operator's
 ## budget alike (an account after a quota increase). BENCH_NS=10,100 picks the sizes (see
-## benches/scale.rs for the other knobs). Prints a table; writes
-## $(CARGO_TARGET_DIR)/bench/scale.{json,svg} and docs/bench/scale.svg.
+## benches/scale.rs for the other knobs). The emulator answers up to BENCH_PAGE_SIZE
+## (100, AWS's usual page) items a page, where `make test` answers 2 to exercise paging.
+## Prints a table; writes $(CARGO_TARGET_DIR)/bench/scale.{json,svg} and docs/bench/scale.svg.
+BENCH_PAGE_SIZE ?= 100
 .PHONY: bench
 bench: testbed-deps
-	BATCHNOTIFY_EMULATOR_ARGS="$${BATCHNOTIFY_EMULATOR_ARGS:-} $(if $(BENCH_QUOTA_SCALE),--quota-scale $(BENCH_QUOTA_SCALE))" cargo bench --bench scale
+	BATCHNOTIFY_EMULATOR_ARGS="$${BATCHNOTIFY_EMULATOR_ARGS:-} --page-size $(BENCH_PAGE_SIZE) $(if $(BENCH_QUOTA_SCALE),--quota-scale $(BENCH_QUOTA_SCALE))" cargo bench --bench scale
 
 ## crd: regenerate crds/ from the Rust types (and the copies deploy/ ships).
 crd:

@@ -874,6 +874,20 @@ async fn main() -> std::process::ExitCode {
             throttles.values().sum::<u64>(),
             throttles
         );
+        // The table so far, written as each round ends: a long run stopped
+        // later keeps the rounds it finished.
+        let so_far = Results::new(
+            bench.settings.tiny,
+            &bench.settings.operator,
+            started.elapsed().as_secs_f64(),
+            single.clone(),
+            rounds.clone(),
+            Vec::new(),
+            bench.failures.clone(),
+        );
+        let table = report::table(&so_far);
+        eprintln!("N={n}: the table so far:\n{table}");
+        report::write(&so_far, &table);
     }
     let mut tune = Vec::new();
     for c in bench.settings.tune.clone() {

@@ -284,7 +284,7 @@ async fn follow(
         run.outcome = Some(RunOutcome::Failed);
         run.error = Some("ExecutionDoesNotExist".to_string());
         run.cause = Some("the execution no longer exists in Step Functions".to_string());
-        finish(obj, ctx, run, status).await;
+        finish(run, status);
         return Ok(None);
     };
     if observed.is_running() {
@@ -335,7 +335,7 @@ async fn follow(
         .clone()
         .or(outcome.cause.clone())
         .map(truncate_cause);
-    finish(obj, ctx, run, status).await;
+    finish(run, status);
     Ok(None)
 }
 
@@ -421,38 +421,55 @@ fn truncate_cause(mut cause: String) -> String {
     cause
 }
 
-async fn finish(
-    obj: &BatchNotification,
-    ctx: &Context,
-    run: RunStatus,
-    status: &mut BatchNotificationStatus,
-) {
-    let succeeded = run.outcome == Some(RunOutcome::Succeeded);
-    let (reason, note) = if succeeded {
-        ("RunSucceeded", format!("execution {} succeeded", run.name))
-    } else {
-        ("RunFailed", failure_note(&run))
-    };
-    ctx.metrics
-        .run_finished(if succeeded { "Succeeded" } else { "Failed" });
-    ctx.publish(
-        obj,
-        if succeeded {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        },
-        reason,
-        "Run",
-        note,
-    )
-    .await;
+fn finish(run: RunStatus, status: &mut BatchNotificationStatus) {
     if let Some(first) = status.runs.first_mut()
         && first.execution_arn == run.execution_arn
     {
         *first = run.clone();
     }
     status.last_run = Some(run);
+}
+
+/// Runs `new` records as ended that `old` did not: each is announced (an
+/// Event, the runs metric) once its result is in status, so a status write
+/// that fails and is retried never announces a run twice.
+pub fn newly_finished<'a>(
+    old: &BatchNotificationStatus,
+    new: &'a BatchNotificationStatus,
+) -> Vec<&'a RunStatus> {
+    let ended_before = |arn: &str| {
+        old.runs
+            .iter()
+            .chain(old.last_run.as_ref())
+            .any(|r| r.execution_arn == arn && r.outcome.is_some())
+    };
+    let mut out: Vec<&RunStatus> = Vec::new();
+    for run in new.runs.iter().chain(new.last_run.as_ref()) {
+        if run.outcome.is_some()
+            && !ended_before(&run.execution_arn)
+            && !out.iter().any(|r| r.execution_arn == run.execution_arn)
+        {
+            out.push(run);
+        }
+    }
+    out
+}
+
+/// The Event and metric of a run whose result status now records.
+pub async fn announce(obj: &BatchNotification, ctx: &Context, run: &RunStatus) {
+    let succeeded = run.outcome == Some(RunOutcome::Succeeded);
+    let (type_, reason, note) = if succeeded {
+        (
+            EventType::Normal,
+            "RunSucceeded",
+            format!("execution {} succeeded", run.name),
+        )
+    } else {
+        (EventType::Warning, "RunFailed", failure_note(run))
+    };
+    ctx.metrics
+        .run_finished(if succeeded { "Succeeded" } else { "Failed" });
+    ctx.publish(obj, type_, reason, "Run", note).await;
 }
 
 /// What went wrong, for the Event and the condition: "the Batch job failed
@@ -643,6 +660,28 @@ mod tests {
             "error": error,
         }))
         .expect("a run")
+    }
+
+    #[test]
+    fn a_run_is_announced_once_when_status_first_records_its_end() {
+        let running = run("RUNNING", None);
+        let mut ended = run("SUCCEEDED", None);
+        ended.outcome = Some(RunOutcome::Succeeded);
+        let old = BatchNotificationStatus {
+            runs: vec![running.clone()],
+            last_run: Some(running),
+            ..Default::default()
+        };
+        let mut new = old.clone();
+        finish(ended, &mut new);
+        let announced = newly_finished(&old, &new);
+        assert_eq!(announced.len(), 1, "runs and lastRun name one run");
+        assert_eq!(announced[0].status, "SUCCEEDED");
+        // The next reconcile starts from the written status: nothing new.
+        assert!(newly_finished(&new, &new).is_empty());
+        // A status write that failed: the retry starts from `old` again and
+        // announces it then, once.
+        assert_eq!(newly_finished(&old, &new).len(), 1);
     }
 
     #[test]

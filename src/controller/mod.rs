@@ -7,6 +7,7 @@ pub mod error;
 mod events;
 mod executions;
 mod managers;
+mod progress;
 mod reconcile;
 mod references;
 mod report;
@@ -108,6 +109,8 @@ pub struct Context {
     /// Per object: the reason of its latest failure and how many times in a row.
     failures: Mutex<HashMap<ObjectRef<BatchNotification>, (&'static str, usize)>>,
     references: Mutex<HashMap<String, Instant>>,
+    /// Per object: how far its last full pass got when it stopped on a problem.
+    progress: progress::Progress,
     /// Event mode's routes, inbox and consumers.
     events: Arc<events::Events>,
     /// The controller's watch cache, once it runs.
@@ -157,6 +160,7 @@ impl Context {
             account: tokio::sync::OnceCell::new(),
             failures: Mutex::new(HashMap::new()),
             references: Mutex::new(HashMap::new()),
+            progress: progress::Progress::default(),
             events: Arc::new(events::Events::new(
                 config.events,
                 &config.cluster_name,
@@ -266,11 +270,27 @@ impl Context {
             self.events.forget_machine(machine);
         }
         self.schedule.forget(&key);
+        self.progress.forget(&key);
         lock(&self.failures).remove(&key);
     }
 
     fn succeeded(&self, obj: &BatchNotification) {
-        lock(&self.failures).remove(&ObjectRef::from_obj(obj));
+        let key = ObjectRef::from_obj(obj);
+        self.progress.forget(&key);
+        lock(&self.failures).remove(&key);
+    }
+
+    /// The steps a full pass of `obj` may skip: what the failed pass just
+    /// before it completed (see [`progress`]).
+    fn trusted_steps(&self, obj: &BatchNotification) -> Vec<progress::Step> {
+        self.progress
+            .trusted(&ObjectRef::from_obj(obj), &converged(obj))
+    }
+
+    /// A full pass of `obj` stopped on a problem after completing `done`.
+    fn pass_stopped(&self, obj: &BatchNotification, done: Vec<progress::Step>) {
+        self.progress
+            .stopped(ObjectRef::from_obj(obj), converged(obj), done);
     }
 
     /// Exponential backoff with jitter from `base` up to 5 minutes, per object.

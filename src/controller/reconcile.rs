@@ -18,6 +18,7 @@ use super::managers::role::{ExecutionRoleManager, StateMachineRoleManager};
 use super::managers::state_machine::StateMachineManager;
 use super::managers::topic::{TopicManager, subscription_status};
 use super::managers::{self, Applied, Judge, Manager};
+use super::progress::Step;
 use super::references::{self, Reference};
 use super::report::Report;
 use super::resync::Pass as Observe;
@@ -53,7 +54,13 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         _ => None,
     };
     let full = pass != Observe::Trust;
-    let converging = converge(&obj, &ctx, &old, &mut new, &mut report, full);
+    // A pass retrying a failed one starts where it stopped; a resync
+    // re-observes everything.
+    let trusted = match pass {
+        Observe::Change => ctx.trusted_steps(&obj),
+        _ => Vec::new(),
+    };
+    let converging = converge(&obj, &ctx, &old, &mut new, &mut report, full, trusted);
     let converged = if pass == Observe::Resync {
         budget::background(converging).await
     } else {
@@ -104,6 +111,9 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
     let t = Instant::now();
     status::write(&ctx, &obj, &old, &new).await?;
     ctx.metrics.stage("status", t.elapsed().as_secs_f64());
+    for run in executions::newly_finished(&old, &new) {
+        executions::announce(&obj, &ctx, run).await;
+    }
     if let Some(ns) = obj.namespace() {
         let last_run = new
             .runs
@@ -212,7 +222,8 @@ fn next(
     }
 }
 
-/// validate → resolve → desired → (on a full pass) apply in dependency order.
+/// validate → resolve → desired → (on a full pass) apply in dependency order,
+/// skipping the `trusted` steps status records (see [`super::progress`]).
 async fn converge(
     obj: &BatchNotification,
     ctx: &Context,
@@ -220,6 +231,7 @@ async fn converge(
     record: &mut BatchNotificationStatus,
     report: &mut Report,
     full: bool,
+    trusted: Vec<Step>,
 ) -> Result<Desired, Problem> {
     validate(obj)?;
     let identity = resolve(obj, ctx, old).await?;
@@ -245,14 +257,13 @@ async fn converge(
         },
         record,
         report,
+        trusted,
+        done: Vec::new(),
     };
-    pass.compute_environment().await?;
-    pass.job_queue().await?;
-    pass.execution_role().await?;
-    pass.job_definition().await?;
-    pass.topic().await?;
-    pass.role().await?;
-    pass.state_machine().await?;
+    if let Err(problem) = pass.all().await {
+        ctx.pass_stopped(obj, pass.done);
+        return Err(problem);
+    }
     tracing::debug!(name = %obj.name_any(), "infrastructure converged");
     Ok(desired)
 }
@@ -326,16 +337,40 @@ struct Pass<'a> {
     judge: Judge<'a>,
     record: &'a mut BatchNotificationStatus,
     report: &'a mut Report,
+    /// Steps the failed pass just before this one completed: not observed again.
+    trusted: Vec<Step>,
+    /// Steps this pass completed.
+    done: Vec<Step>,
 }
 
 impl Pass<'_> {
-    /// Applies one managed resource; `known` when status records it.
+    async fn all(&mut self) -> Result<(), Problem> {
+        self.compute_environment().await?;
+        self.job_queue().await?;
+        self.execution_role().await?;
+        self.job_definition().await?;
+        self.topic().await?;
+        self.role().await?;
+        self.state_machine().await
+    }
+
+    /// Applies one managed resource; `known` when status records it. `None`
+    /// when status records it and the failed pass just before this one
+    /// applied it: trusted, not observed again.
     async fn apply<M: Manager>(
         &mut self,
+        step: Step,
         desired: &M::Desired,
         known: bool,
-    ) -> Result<Applied<M::Observed>, Problem> {
-        managers::apply::<M>(self.clients, desired, known, &self.judge, self.report).await
+    ) -> Result<Option<Applied<M::Observed>>, Problem> {
+        let applied = if known && self.trusted.contains(&step) {
+            None
+        } else {
+            let judge = &self.judge;
+            Some(managers::apply::<M>(self.clients, desired, known, judge, self.report).await?)
+        };
+        self.done.push(step);
+        Ok(applied)
     }
 
     async fn compute_environment(&mut self) -> Result<(), Problem> {
@@ -348,8 +383,10 @@ impl Pass<'_> {
             }
             Some(Wanted::Managed(ce)) => {
                 let known = self.old.compute_environment_arn == Some(ce.meta.arn.clone());
-                let applied = self.apply::<ComputeEnvironmentManager>(ce, known).await?;
-                Some(applied.arn)
+                let applied = self
+                    .apply::<ComputeEnvironmentManager>(Step::ComputeEnvironment, ce, known)
+                    .await?;
+                Some(applied.map_or_else(|| ce.meta.arn.clone(), |a| a.arn))
             }
         };
         self.record.compute_environment_arn = arn;
@@ -364,7 +401,9 @@ impl Pass<'_> {
             }
             Wanted::Managed(queue) => {
                 let known = self.old.job_queue_arn == Some(queue.meta.arn.clone());
-                self.apply::<JobQueueManager>(queue, known).await?.arn
+                self.apply::<JobQueueManager>(Step::JobQueue, queue, known)
+                    .await?
+                    .map_or_else(|| queue.meta.arn.clone(), |a| a.arn)
             }
         };
         self.record.job_queue_arn = Some(arn);
@@ -376,8 +415,11 @@ impl Pass<'_> {
         match &self.desired.execution_role {
             Some(role) => {
                 let known = self.old.execution_role_arn == Some(role.meta.arn.clone());
-                let applied = self.apply::<ExecutionRoleManager>(role, known).await?;
-                self.record.execution_role_arn = Some(applied.arn);
+                let applied = self
+                    .apply::<ExecutionRoleManager>(Step::ExecutionRole, role, known)
+                    .await?;
+                self.record.execution_role_arn =
+                    Some(applied.map_or_else(|| role.meta.arn.clone(), |a| a.arn));
             }
             None if self.old.execution_role_arn.is_some() => {
                 let role = self.desired.execution_role_at_its_name();
@@ -407,7 +449,15 @@ impl Pass<'_> {
                     a.strip_prefix(def.meta.arn.as_str())
                         .is_some_and(|rest| rest.starts_with(':'))
                 });
-                self.apply::<JobDefinitionManager>(def, known).await?.arn
+                let applied = self
+                    .apply::<JobDefinitionManager>(Step::JobDefinition, def, known)
+                    .await?;
+                match (applied, &self.old.job_definition_arn) {
+                    (Some(a), _) => a.arn,
+                    // Trusted: the revision status records.
+                    (None, Some(revision)) => revision.clone(),
+                    (None, None) => def.meta.arn.clone(),
+                }
             }
         };
         self.record.job_definition_arn = Some(arn);
@@ -423,9 +473,18 @@ impl Pass<'_> {
             }
             Wanted::Managed(topic) => {
                 let known = self.old.topic_arn == Some(topic.meta.arn.clone());
-                let applied = self.apply::<TopicManager>(topic, known).await?;
-                self.record.subscriptions = subscription_status(topic, applied.observed.as_ref());
-                applied.arn
+                match self
+                    .apply::<TopicManager>(Step::Topic, topic, known)
+                    .await?
+                {
+                    Some(applied) => {
+                        self.record.subscriptions =
+                            subscription_status(topic, applied.observed.as_ref());
+                        applied.arn
+                    }
+                    // Trusted: the subscriptions status records stand.
+                    None => topic.meta.arn.clone(),
+                }
             }
         };
         self.record.topic_arn = Some(arn);
@@ -435,16 +494,21 @@ impl Pass<'_> {
     async fn role(&mut self) -> Result<(), Problem> {
         let role = &self.desired.role;
         let known = self.old.role_arn == Some(role.meta.arn.clone());
-        let applied = self.apply::<StateMachineRoleManager>(role, known).await?;
-        self.record.role_arn = Some(applied.arn);
+        let applied = self
+            .apply::<StateMachineRoleManager>(Step::Role, role, known)
+            .await?;
+        self.record.role_arn = Some(applied.map_or_else(|| role.meta.arn.clone(), |a| a.arn));
         Ok(())
     }
 
     async fn state_machine(&mut self) -> Result<(), Problem> {
         let machine = &self.desired.state_machine;
         let known = self.old.state_machine_arn == Some(machine.meta.arn.clone());
-        let applied = self.apply::<StateMachineManager>(machine, known).await?;
-        self.record.state_machine_arn = Some(applied.arn);
+        let applied = self
+            .apply::<StateMachineManager>(Step::StateMachine, machine, known)
+            .await?;
+        self.record.state_machine_arn =
+            Some(applied.map_or_else(|| machine.meta.arn.clone(), |a| a.arn));
         Ok(())
     }
 }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use aws_sdk_sfn::types::ExecutionStatus;
 
 use crate::support::{
-    Ctx, HOLD_MARKER, Operator, Principal, batch_stack, example, execution_names, operator_policy,
-    policy_without,
+    Ctx, HOLD_MARKER, Operator, Principal, batch_stack, emulator_requests, example,
+    execution_names, operator_policy, policy_without,
 };
 
 /// An object over a queue and job definition made by hand (cheap: the
@@ -85,7 +85,7 @@ async fn a_missing_permission_is_access_denied_naming_it_then_ready_once_granted
 #[tokio::test]
 async fn a_role_still_propagating_is_role_propagating_then_ready() {
     let ctx = Ctx::new("strict-propagating").await;
-    let _op = ctx.operator(&[]);
+    let op = ctx.operator(&[]);
     let obj = over_existing(&ctx, "propagating").await;
     ctx.apply(&obj).await;
     ctx.wait_ready("strict").await;
@@ -100,6 +100,16 @@ async fn a_role_still_propagating_is_role_propagating_then_ready() {
         !events.iter().any(|(r, _)| r == "AwsAccessDenied"),
         "{events:?}"
     );
+    // The retry starts where the failed pass stopped: the topic and role it
+    // had just made are not read back.
+    let calls = emulator_requests(&op.access_key);
+    assert!(
+        calls.get("states:CreateStateMachine").copied().unwrap_or(0) >= 2,
+        "{calls:?}"
+    );
+    for read in ["iam:GetRole", "iam:GetRolePolicy", "sns:GetTopicAttributes"] {
+        assert_eq!(calls.get(read), None, "{read} on a retry: {calls:?}");
+    }
 }
 
 /// A job that never leaves RUNNABLE (no capacity): the run is shown running,

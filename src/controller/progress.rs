@@ -1,0 +1,145 @@
+//! How far an object's last full pass got when it stopped on a problem.
+//!
+//! A pass applies the resources in dependency order and stops at the first
+//! problem: most often the new state machine's role, which IAM has not yet
+//! made assumable by Step Functions (`RolePropagating`). The pass that comes
+//! seconds later would re-observe every resource the failed one had just
+//! created or checked, doubling what creating an object costs. Instead the
+//! steps that completed are remembered for [`TRUSTED_FOR`], for the same
+//! converged spec, and the retry starts where the failed pass stopped.
+//!
+//! Kept in memory only: a restarted operator observes everything again, and
+//! a resync pass always does (drift is its job). A success forgets it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::runtime::reflector::ObjectRef;
+
+use super::resync::Converged;
+use crate::api::BatchNotification;
+
+/// How long what a failed pass applied is trusted by the passes retrying it.
+pub const TRUSTED_FOR: Duration = Duration::from_secs(60);
+
+/// One step of a full pass: one managed AWS resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    ComputeEnvironment,
+    JobQueue,
+    ExecutionRole,
+    JobDefinition,
+    Topic,
+    Role,
+    StateMachine,
+}
+
+#[derive(Debug)]
+struct Stopped {
+    converged: Converged,
+    at: Instant,
+    done: Vec<Step>,
+}
+
+/// Per object: the steps its last (failed) full pass completed.
+#[derive(Debug, Default)]
+pub struct Progress {
+    stopped: Mutex<HashMap<ObjectRef<BatchNotification>, Stopped>>,
+}
+
+impl Progress {
+    /// The steps a retry of `converged` may skip: those the failed pass
+    /// before it completed, less than [`TRUSTED_FOR`] ago.
+    pub fn trusted(&self, key: &ObjectRef<BatchNotification>, converged: &Converged) -> Vec<Step> {
+        self.trusted_at(key, converged, Instant::now())
+    }
+
+    fn trusted_at(
+        &self,
+        key: &ObjectRef<BatchNotification>,
+        converged: &Converged,
+        now: Instant,
+    ) -> Vec<Step> {
+        match super::lock(&self.stopped).get(key) {
+            Some(s) if &s.converged == converged && now.duration_since(s.at) < TRUSTED_FOR => {
+                s.done.clone()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A full pass of `converged` stopped on a problem after completing `done`.
+    pub fn stopped(
+        &self,
+        key: ObjectRef<BatchNotification>,
+        converged: Converged,
+        done: Vec<Step>,
+    ) {
+        let mut stopped = super::lock(&self.stopped);
+        let now = Instant::now();
+        // Entries outlive their use only for objects that never succeed
+        // again (deleted ones are forgotten): drop the stale ones now and then.
+        if stopped.len() >= 1024 {
+            stopped.retain(|_, s| now.duration_since(s.at) < TRUSTED_FOR);
+        }
+        stopped.insert(
+            key,
+            Stopped {
+                converged,
+                at: now,
+                done,
+            },
+        );
+    }
+
+    /// A full pass succeeded, or the object is gone.
+    pub fn forget(&self, key: &ObjectRef<BatchNotification>) {
+        super::lock(&self.stopped).remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectRef<BatchNotification> {
+        ObjectRef::new(name).within("ns")
+    }
+
+    fn converged(spec: &str) -> Converged {
+        Converged {
+            uid: Some("u".into()),
+            infrastructure: spec.into(),
+            adopt: false,
+        }
+    }
+
+    #[test]
+    fn a_retry_of_the_same_spec_trusts_what_the_failed_pass_completed() {
+        let p = Progress::default();
+        p.stopped(key("a"), converged("s"), vec![Step::Topic, Step::Role]);
+        assert_eq!(
+            p.trusted(&key("a"), &converged("s")),
+            vec![Step::Topic, Step::Role]
+        );
+        assert!(p.trusted(&key("b"), &converged("s")).is_empty());
+    }
+
+    #[test]
+    fn another_spec_or_an_old_failure_trusts_nothing() {
+        let p = Progress::default();
+        p.stopped(key("a"), converged("s"), vec![Step::Topic]);
+        assert!(p.trusted(&key("a"), &converged("changed")).is_empty());
+        let later = Instant::now() + TRUSTED_FOR + Duration::from_secs(1);
+        assert!(p.trusted_at(&key("a"), &converged("s"), later).is_empty());
+    }
+
+    #[test]
+    fn success_forgets() {
+        let p = Progress::default();
+        p.stopped(key("a"), converged("s"), vec![Step::Topic]);
+        p.forget(&key("a"));
+        assert!(p.trusted(&key("a"), &converged("s")).is_empty());
+    }
+}
