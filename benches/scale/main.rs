@@ -81,6 +81,10 @@ struct Settings {
     runs_max: usize,
     /// The longest steady-state window.
     steady_max: u64,
+    /// Runs started one a second after each runs phase (0: none): the delay
+    /// from an execution's end to status when ends trickle in, as in a day's
+    /// work, rather than a thousand at once.
+    trickle: usize,
 }
 
 fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
@@ -131,6 +135,7 @@ impl Settings {
                 quota_scale: 1.0,
                 runs_max: 5,
                 steady_max: 30,
+                trickle: 2,
             };
         }
         Settings {
@@ -146,6 +151,7 @@ impl Settings {
             quota_scale: emulator_quota_scale(),
             runs_max: env_num("BENCH_RUNS").unwrap_or(1000),
             steady_max: env_num("BENCH_STEADY_SECS").unwrap_or(180),
+            trickle: env_num("BENCH_TRICKLE").unwrap_or(60),
         }
     }
 
@@ -415,11 +421,23 @@ impl Bench {
         }
     }
 
+    /// The counts of a phase must agree exactly when the calls settled at both
+    /// of its ends. At large N a resync keeps calls flowing through every
+    /// phase (the counts never settle): each end then has up to one call in
+    /// flight per reconcile, counted on one side of it by the emulator and on
+    /// the other by the operator, and the counts agree within that. The tiny
+    /// bench (`make test`) always settles, and must.
     fn check_phase(&mut self, what: &str, phase: &Phase, agreed: Result<(), String>) {
+        let tolerance = match (&agreed, self.settings.tiny) {
+            (Err(_), false) => u64::from(self.settings.concurrency) + 1,
+            _ => 0,
+        };
         let differ: Vec<String> = phase
             .aws
             .iter()
-            .filter(|(op, a)| !agree(op, a.emulator, a.operator))
+            .filter(|(op, a)| {
+                !agree(op, a.emulator, a.operator) && a.emulator.abs_diff(a.operator) > tolerance
+            })
             .map(|(k, a)| format!("{k}: emulator {} operator {}", a.emulator, a.operator))
             .collect();
         if !differ.is_empty() {
@@ -427,7 +445,7 @@ impl Bench {
                 "{what}: the emulator's count of AWS calls and the operator's disagree: {}",
                 differ.join(", ")
             ));
-        } else if let Err(why) = agreed {
+        } else if let (Err(why), true) = (agreed, self.settings.tiny) {
             self.failures
                 .push(format!("{what}: the counts did not settle: {why}"));
         }
@@ -497,8 +515,9 @@ impl Bench {
         done
     }
 
-    /// Sets `spec.run.trigger` on every object; when each patch returned.
-    async fn trigger(&self, round: &Round, value: &str) -> Vec<Instant> {
+    /// Sets `spec.run.trigger` on every object, all at once or one every
+    /// `pace`; when each patch returned.
+    async fn trigger(&self, round: &Round, value: &str, pace: Option<Duration>) -> Vec<Instant> {
         let patch = json!({"spec": {"run": {"trigger": value}}});
         let jobs = round.keys.iter().map(|(ns, name)| {
             let api: Api<BatchNotification> = Api::namespaced(self.client.clone(), ns);
@@ -510,10 +529,22 @@ impl Bench {
                 Instant::now()
             }
         });
-        let done: Vec<Instant> = futures::stream::iter(jobs)
-            .buffered(CLIENT_PARALLELISM)
-            .collect()
-            .await;
+        let done: Vec<Instant> = match pace {
+            None => {
+                futures::stream::iter(jobs)
+                    .buffered(CLIENT_PARALLELISM)
+                    .collect()
+                    .await
+            }
+            Some(pace) => {
+                let mut done = Vec::new();
+                for job in jobs {
+                    done.push(job.await);
+                    tokio::time::sleep(pace).await;
+                }
+                done
+            }
+        };
         self.bench_writes
             .fetch_add(round.keys.len() as u64, Ordering::SeqCst);
         done
@@ -571,8 +602,10 @@ impl Bench {
         Some((phase, last.duration_since(s0.at).as_secs_f64(), latency))
     }
 
-    /// `trigger` set on the first `BENCH_RUNS` objects, until every result is
-    /// in status: AWS calls per run, apply→result, and execution end → status.
+    /// `trigger` set on the first `count` objects (all at once, or one every
+    /// `pace`), until every result is in status: AWS calls per run,
+    /// apply→result, and execution end → status.
+    #[allow(clippy::too_many_arguments)]
     async fn runs_phase(
         &mut self,
         what: &str,
@@ -580,15 +613,17 @@ impl Bench {
         op: &Operator,
         round: &Round,
         trigger: &str,
+        count: usize,
+        pace: Option<Duration>,
     ) -> Option<Runs> {
-        let count = round.keys.len().min(self.settings.runs_max);
+        let count = round.keys.len().min(count);
         let subset = Round {
             label: round.label.clone(),
             namespaces: round.namespaces.clone(),
             keys: round.keys[..count].to_vec(),
         };
         let s0 = self.snapshot(&op.key, Some(op), round);
-        let patched = self.trigger(&subset, trigger).await;
+        let patched = self.trigger(&subset, trigger, pace).await;
         let results = self
             .wait_all(&subset.keys, self.settings.timeout(count), |o, k| {
                 o.result_at(k, trigger)
@@ -654,6 +689,7 @@ impl Bench {
             rss_settled_mib: rss_settled,
             runs: None,
             runs_events: None,
+            trickle: Vec::new(),
             throttles: 0,
             throttled_reconciles: 0,
             resync_period_s: 0.0,
@@ -663,10 +699,34 @@ impl Bench {
             steady: None,
         };
 
-        // Runs, polled: one per object (at most BENCH_RUNS), all at once.
+        // Runs, polled: one per object (at most BENCH_RUNS), all at once;
+        // then BENCH_TRICKLE of them one a second.
+        let (runs_max, trickle) = (self.settings.runs_max, self.settings.trickle);
         figures.runs = self
-            .runs_phase(&format!("{what} runs (poll)"), "poll", &a, &round, "1")
+            .runs_phase(
+                &format!("{what} runs (poll)"),
+                "poll",
+                &a,
+                &round,
+                "1",
+                runs_max,
+                None,
+            )
             .await;
+        if trickle > 0 {
+            figures.trickle.extend(
+                self.runs_phase(
+                    &format!("{what} runs one a second (poll)"),
+                    "poll 1/s",
+                    &a,
+                    &round,
+                    "1t",
+                    trickle,
+                    Some(Duration::from_secs(1)),
+                )
+                .await,
+            );
+        }
         figures.throttled_reconciles += throttled(&a);
 
         // Restart: stop, start again with a short resync; its first pass.
@@ -706,8 +766,30 @@ impl Bench {
 
         // Runs in event mode: ends from EventBridge through the SQS queue.
         figures.runs_events = self
-            .runs_phase(&format!("{what} runs (events)"), "events", &b, &round, "2")
+            .runs_phase(
+                &format!("{what} runs (events)"),
+                "events",
+                &b,
+                &round,
+                "2",
+                runs_max,
+                None,
+            )
             .await;
+        if trickle > 0 {
+            figures.trickle.extend(
+                self.runs_phase(
+                    &format!("{what} runs one a second (events)"),
+                    "events 1/s",
+                    &b,
+                    &round,
+                    "2t",
+                    trickle,
+                    Some(Duration::from_secs(1)),
+                )
+                .await,
+            );
+        }
 
         // Steady state: two resync periods with no drift, or as much of them
         // as BENCH_STEADY_SECS allows (at large N the budget stretches the

@@ -164,6 +164,8 @@ pub struct Round {
     pub runs: Option<Runs>,
     /// The same in event mode (the restarted operator runs with --events).
     pub runs_events: Option<Runs>,
+    /// Runs started one a second, polled then in event mode.
+    pub trickle: Vec<Runs>,
     /// Requests the emulator's quota buckets refused during the round.
     pub throttles: u64,
     /// Reconciles that ended AwsThrottled (a throttle that surfaced).
@@ -453,11 +455,11 @@ pub fn table(r: &Results) -> String {
 
         let _ = writeln!(
             t,
-            "\n-- runs: spec.run.trigger bumped on every object (at most BENCH_RUNS), polling vs event mode"
+            "\n-- runs: spec.run.trigger bumped on every object (at most BENCH_RUNS) at once, then on BENCH_TRICKLE one a second; polling vs event mode"
         );
         let _ = writeln!(
             t,
-            "{:>6} {:>6} {:>6} {:>10} {:>9} {:>9} {:>12} {:>12} {:>14} {:>13} {:>9} {:>9}",
+            "{:>6} {:>10} {:>6} {:>10} {:>9} {:>9} {:>12} {:>12} {:>14} {:>13} {:>9} {:>9}",
             "N",
             "mode",
             "runs",
@@ -472,11 +474,12 @@ pub fn table(r: &Results) -> String {
             "peak MiB"
         );
         for round in &r.rounds {
-            for runs in [&round.runs, &round.runs_events].into_iter().flatten() {
+            let all = [&round.runs, &round.runs_events].into_iter().flatten();
+            for runs in all.chain(&round.trickle) {
                 let n = runs.count.max(1) as f64;
                 let _ = writeln!(
                     t,
-                    "{:>6} {:>6} {:>6} {:>9.1}s {:>9.0} {:>9.0} {:>12.0} {:>12.0} {:>14.2} {:>13.2} {:>9.2} {:>9.1}",
+                    "{:>6} {:>10} {:>6} {:>9.1}s {:>9.0} {:>9.0} {:>12.0} {:>12.0} {:>14.2} {:>13.2} {:>9.2} {:>9.1}",
                     round.n,
                     runs.mode,
                     runs.count,
@@ -500,7 +503,8 @@ pub fn table(r: &Results) -> String {
              Targets: ≤ 2 AWS calls per run and end→status p99 ≤ 2 s in event mode."
         );
         for round in &r.rounds {
-            for runs in [&round.runs, &round.runs_events].into_iter().flatten() {
+            let all = [&round.runs, &round.runs_events].into_iter().flatten();
+            for runs in all.chain(&round.trickle) {
                 let _ = writeln!(
                     t,
                     "N={} {}: calls per run: {}; busiest: {}",

@@ -71,12 +71,12 @@ def test_parliament_finds_only_known_false_positives():
 
 
 def operations_in_code() -> set[str]:
-    """`service:Operation` for every call(S, "Operation", …) / pages(S, …) in src/aws."""
+    """`service:Operation` for every call / call_gone / pages / pages_until(&budget, S, "Operation", …) in src/aws."""
     found = set()
     for path in (REPO / "src/aws").glob("*.rs"):
         text = path.read_text()
         const = re.search(r'const S: &str = "([a-z]+)";', text)
-        for m in re.finditer(r'\b(?:call|pages)\(\s*&[a-z_.]+,\s*(S|"[a-z]+")\s*,\s*"([A-Za-z]+)"', text):
+        for m in re.finditer(r'\b(?:call|call_gone|pages|pages_until)\(\s*&[a-z_.]+,\s*(S|"[a-z]+")\s*,\s*"([A-Za-z]+)"', text):
             service = m.group(1).strip('"') if m.group(1) != "S" else (const.group(1) if const else "")
             op = f"{PREFIX.get(service, service)}:{m.group(2)}"
             found.add(AUTHORISED_AS.get(op, op))

@@ -12,7 +12,7 @@ use aws_sdk_batch::types::{
 };
 
 use super::budget::RegionBudget;
-use super::error::{Result, call, gone, pages};
+use super::error::{Result, call, call_gone, pages};
 use crate::desired::{ComputeEnvironment, JobDefinition, JobQueue};
 
 const S: &str = "batch";
@@ -219,19 +219,16 @@ impl Batch {
     }
 
     pub async fn deregister_job_definition(&self, arn: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeregisterJobDefinition",
-                self.client
-                    .deregister_job_definition()
-                    .job_definition(arn)
-                    .send(),
-            )
-            .await
-            .map(|_| ()),
+        call_gone(
+            &self.budget,
+            S,
+            "DeregisterJobDefinition",
+            self.client
+                .deregister_job_definition()
+                .job_definition(arn)
+                .send(),
         )
+        .await
     }
 
     /// A job's current state (DescribeJobs), `None` when Batch no longer knows it.
@@ -414,16 +411,13 @@ impl Batch {
         if q.status != "VALID" && q.status != "INVALID" {
             return Ok(false);
         }
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeleteJobQueue",
-                self.client.delete_job_queue().job_queue(arn).send(),
-            )
-            .await
-            .map(|_| ()),
-        )?;
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteJobQueue",
+            self.client.delete_job_queue().job_queue(arn).send(),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -555,19 +549,16 @@ impl Batch {
         if ce.status != "VALID" && ce.status != "INVALID" {
             return Ok(false);
         }
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeleteComputeEnvironment",
-                self.client
-                    .delete_compute_environment()
-                    .compute_environment(arn)
-                    .send(),
-            )
-            .await
-            .map(|_| ()),
-        )?;
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteComputeEnvironment",
+            self.client
+                .delete_compute_environment()
+                .compute_environment(arn)
+                .send(),
+        )
+        .await?;
         Ok(true)
     }
 }

@@ -283,6 +283,20 @@ pub(crate) fn found<T>(r: Result<T>) -> Result<Option<T>> {
 }
 
 /// Deletion helper: NotFound counts as done.
+/// [`call`] for a delete whose answer is not needed: NotFound counts as done.
+pub(crate) async fn call_gone<T, E, F>(
+    budget: &RegionBudget,
+    service: &'static str,
+    operation: &'static str,
+    fut: F,
+) -> Result<()>
+where
+    F: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    gone(call(budget, service, operation, fut).await.map(|_| ()))
+}
+
 pub(crate) fn gone(r: Result<()>) -> Result<()> {
     match r {
         Err(e) if e.is(ErrorKind::NotFound) => Ok(()),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::budget::RegionBudget;
-use super::error::{Result, call, found, gone};
+use super::error::{Result, call, call_gone, found};
 
 const S: &str = "events";
 
@@ -146,30 +146,24 @@ impl Rules {
     /// Removes the targets, then the rule (AWS refuses to delete a rule with targets).
     pub async fn delete(&self, name: &str, target_ids: &[String]) -> Result<()> {
         if !target_ids.is_empty() {
-            gone(
-                call(
-                    &self.budget,
-                    S,
-                    "RemoveTargets",
-                    self.client
-                        .remove_targets()
-                        .rule(name)
-                        .set_ids(Some(target_ids.to_vec()))
-                        .send(),
-                )
-                .await
-                .map(|_| ()),
-            )?;
-        }
-        gone(
-            call(
+            call_gone(
                 &self.budget,
                 S,
-                "DeleteRule",
-                self.client.delete_rule().name(name).send(),
+                "RemoveTargets",
+                self.client
+                    .remove_targets()
+                    .rule(name)
+                    .set_ids(Some(target_ids.to_vec()))
+                    .send(),
             )
-            .await
-            .map(|_| ()),
+            .await?;
+        }
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteRule",
+            self.client.delete_rule().name(name).send(),
         )
+        .await
     }
 }

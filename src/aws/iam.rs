@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::types::Tag;
 
 use super::budget::RegionBudget;
-use super::error::{ErrorKind, Result, call, found, gone, pages};
+use super::error::{ErrorKind, Result, call, call_gone, found, pages};
 
 const S: &str = "iam";
 
@@ -180,48 +180,39 @@ impl Roles {
 
     /// Detaches the managed policy, then deletes the role; NotFound counts as done.
     pub async fn delete_with_attached(&self, role: &str, policy_arn: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DetachRolePolicy",
-                self.client
-                    .detach_role_policy()
-                    .role_name(role)
-                    .policy_arn(policy_arn)
-                    .send(),
-            )
-            .await
-            .map(|_| ()),
-        )?;
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeleteRole",
-                self.client.delete_role().role_name(role).send(),
-            )
-            .await
-            .map(|_| ()),
+        call_gone(
+            &self.budget,
+            S,
+            "DetachRolePolicy",
+            self.client
+                .detach_role_policy()
+                .role_name(role)
+                .policy_arn(policy_arn)
+                .send(),
         )
+        .await?;
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteRole",
+            self.client.delete_role().role_name(role).send(),
+        )
+        .await
     }
 
     /// Deletes the inline policy, then the role; NotFound counts as done.
     pub async fn delete(&self, role: &str, policy: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeleteRolePolicy",
-                self.client
-                    .delete_role_policy()
-                    .role_name(role)
-                    .policy_name(policy)
-                    .send(),
-            )
-            .await
-            .map(|_| ()),
-        )?;
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteRolePolicy",
+            self.client
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(policy)
+                .send(),
+        )
+        .await?;
         match call(
             &self.budget,
             S,

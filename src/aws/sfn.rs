@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType, Tag};
 
 use super::budget::RegionBudget;
-use super::error::{AwsError, ErrorKind, Result, call, found, gone, pages, pages_until};
+use super::error::{AwsError, ErrorKind, Result, call, call_gone, found, pages, pages_until};
 
 const S: &str = "sfn";
 
@@ -197,19 +197,16 @@ impl StateMachines {
     }
 
     pub async fn delete(&self, arn: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeleteStateMachine",
-                self.client
-                    .delete_state_machine()
-                    .state_machine_arn(arn)
-                    .send(),
-            )
-            .await
-            .map(|_| ()),
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteStateMachine",
+            self.client
+                .delete_state_machine()
+                .state_machine_arn(arn)
+                .send(),
         )
+        .await
     }
 
     /// StartExecution with our deterministic name. AlreadyExists means it was
@@ -321,20 +318,17 @@ impl StateMachines {
     }
 
     pub async fn stop_execution(&self, arn: &str, cause: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "StopExecution",
-                self.client
-                    .stop_execution()
-                    .execution_arn(arn)
-                    .cause(cause)
-                    .send(),
-            )
-            .await
-            .map(|_| ()),
+        call_gone(
+            &self.budget,
+            S,
+            "StopExecution",
+            self.client
+                .stop_execution()
+                .execution_arn(arn)
+                .cause(cause)
+                .send(),
         )
+        .await
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sns::types::Tag;
 
 use super::budget::RegionBudget;
-use super::error::{Result, call, found, gone, pages};
+use super::error::{Result, call, call_gone, found, pages};
 
 const S: &str = "sns";
 
@@ -173,31 +173,25 @@ impl Topics {
     }
 
     pub async fn unsubscribe(&self, subscription_arn: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "Unsubscribe",
-                self.client
-                    .unsubscribe()
-                    .subscription_arn(subscription_arn)
-                    .send(),
-            )
-            .await
-            .map(|_| ()),
+        call_gone(
+            &self.budget,
+            S,
+            "Unsubscribe",
+            self.client
+                .unsubscribe()
+                .subscription_arn(subscription_arn)
+                .send(),
         )
+        .await
     }
 
     pub async fn delete(&self, arn: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeleteTopic",
-                self.client.delete_topic().topic_arn(arn).send(),
-            )
-            .await
-            .map(|_| ()),
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteTopic",
+            self.client.delete_topic().topic_arn(arn).send(),
         )
+        .await
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 
 use super::budget::RegionBudget;
-use super::error::{Result, call, found, gone};
+use super::error::{Result, call, call_gone, found};
 
 const S: &str = "sqs";
 
@@ -187,15 +187,12 @@ impl Queues {
     }
 
     pub async fn delete(&self, url: &str) -> Result<()> {
-        gone(
-            call(
-                &self.budget,
-                S,
-                "DeleteQueue",
-                self.client.delete_queue().queue_url(url).send(),
-            )
-            .await
-            .map(|_| ()),
+        call_gone(
+            &self.budget,
+            S,
+            "DeleteQueue",
+            self.client.delete_queue().queue_url(url).send(),
         )
+        .await
     }
 }

@@ -315,7 +315,11 @@ impl Events {
             return Ok(());
         }
         let mut polled = lock(&self.last_polled);
-        polled.retain(|_, at| at.elapsed() < INBOX_TTL.max(self.fallback * 2));
+        // One entry per followed run: pruned when the map grows, not on
+        // every call (that would cost O(runs) per followed run).
+        if polled.len() >= INBOX_MAX {
+            polled.retain(|_, at| at.elapsed() < INBOX_TTL.max(self.fallback * 2));
+        }
         match polled.get(execution_arn) {
             Some(at) if at.elapsed() >= self.fallback => {
                 polled.insert(execution_arn.to_string(), Instant::now());

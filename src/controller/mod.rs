@@ -202,13 +202,16 @@ impl Context {
         });
         let objects = self.objects.load(Ordering::Relaxed).max(1);
         let period = self.resync_period(objects);
-        self.schedule.pass(
-            &ObjectRef::from_obj(obj),
-            &converged(obj),
-            ready,
-            period,
-            objects,
-        )
+        let key = ObjectRef::from_obj(obj);
+        let now = converged(obj);
+        let settled = obj
+            .status
+            .as_ref()
+            .is_some_and(|s| s.observed_generation == obj.metadata.generation);
+        if ready && settled {
+            self.schedule.seen_converged(&key, &now);
+        }
+        self.schedule.pass(&key, &now, ready, period, objects)
     }
 
     /// `obj`'s resync found no free pass: it takes a later slot.

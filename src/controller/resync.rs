@@ -71,6 +71,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// Where in [0, 1) `key` falls: a hash, the same in every process.
+fn spread(key: &ObjectRef<BatchNotification>) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// A slot this close counts as come (timers fire a little early or late).
 const SLACK: Duration = Duration::from_millis(100);
 
@@ -128,6 +136,32 @@ impl Schedule {
             Some(entry) => (entry.at + self.resync).saturating_duration_since(now),
             None => self.resync,
         }
+    }
+
+    /// First sight of an object whose status says it is converged (a
+    /// restarted operator, a new leader): observing it again is a resync
+    /// like any other — due at a moment within the next `--resync` picked by
+    /// a hash of its key, then in its slot at background priority — not a
+    /// wave of full passes over every object at start. A change, or status
+    /// saying otherwise, is still observed at once.
+    pub fn seen_converged(&self, key: &ObjectRef<BatchNotification>, converged: &Converged) {
+        let mut entries = lock(&self.entries);
+        if entries.contains_key(key) {
+            return;
+        }
+        let now = Instant::now();
+        let offset = self.resync.mul_f64(spread(key));
+        let at = now
+            .checked_sub(self.resync)
+            .map_or(now, |past| past + offset);
+        entries.insert(
+            key.clone(),
+            Entry {
+                converged: converged.clone(),
+                at,
+                slot: None,
+            },
+        );
     }
 
     /// A full pass of `key` succeeded; returns the interval since the one
@@ -245,6 +279,42 @@ mod tests {
         );
         let due = s.due_in(&key("a"));
         assert!(due > Duration::from_secs(590) && due <= p, "{due:?}");
+    }
+
+    #[test]
+    fn a_converged_object_seen_first_is_trusted_until_its_hashed_moment() {
+        let resync = Duration::from_secs(600);
+        let s = Schedule::new(resync);
+        let names: Vec<String> = (0..200).map(|i| format!("o{i}")).collect();
+        for n in &names {
+            s.seen_converged(&key(n), &converged("x"));
+        }
+        // A restart costs no wave of passes: few are due at once, the others
+        // fall due spread over the period.
+        let passes: Vec<Pass> = names
+            .iter()
+            .map(|n| s.pass(&key(n), &converged("x"), true, resync, names.len()))
+            .collect();
+        let now = passes.iter().filter(|p| **p != Pass::Trust).count();
+        assert!(now < 10, "{now} of 200 observed at once");
+        let dues: Vec<f64> = names
+            .iter()
+            .map(|n| s.due_in(&key(n)).as_secs_f64())
+            .collect();
+        let late = dues.iter().filter(|d| **d > 300.0).count();
+        assert!(
+            (60..140).contains(&late),
+            "{late} of 200 due in the second half"
+        );
+        assert!(dues.iter().all(|d| *d <= 600.0));
+        // A change is still observed at once; a known object is not reset.
+        assert_eq!(
+            s.pass(&key("o1"), &converged("y"), true, resync, 200),
+            Pass::Change
+        );
+        s.done(key("o2"), converged("x"), Pass::Change);
+        s.seen_converged(&key("o2"), &converged("x"));
+        assert!(s.due_in(&key("o2")) > Duration::from_secs(590));
     }
 
     #[test]
