@@ -33,6 +33,12 @@ use crate::metrics::Metrics;
 const INBOX_TTL: Duration = Duration::from_secs(3600);
 /// At most this many ends are kept (the oldest go first).
 const INBOX_MAX: usize = 100_000;
+/// The most messages one DeleteMessageBatch takes.
+const DELETE_BATCH: usize = 10;
+/// The longest a read message waits for its delete, plus a long poll: well
+/// inside the queue's visibility timeout
+/// ([`events::VISIBILITY_SECONDS`]), so it does not come back meanwhile.
+const DELETE_AFTER: Duration = Duration::from_secs(10);
 /// A route that could not be made is tried again after this long.
 const ROUTE_RETRY: Duration = Duration::from_secs(60);
 
@@ -212,18 +218,38 @@ impl Events {
         Ok(())
     }
 
-    /// Reads the queue until it is gone or the task is stopped.
+    /// Reads the queue until it is gone or the task is stopped. Read
+    /// messages are deleted ten to a DeleteMessageBatch, or once the oldest
+    /// has waited [`DELETE_AFTER`] or the queue is idle: when ends arrive one
+    /// at a time, a run does not cost a delete of its own. A message not yet
+    /// deleted when the operator stops comes back after the visibility
+    /// timeout, and taking an end twice changes nothing.
     async fn consume(self: Arc<Self>, queues: Queues, url: String, region: String) {
         let mut failures: u32 = 0;
+        let mut read: Vec<String> = Vec::new();
+        let mut oldest: Option<Instant> = None;
         loop {
             match queues.receive(&url, events::WAIT_SECONDS).await {
                 Ok(messages) => {
                     failures = 0;
-                    let handles = self.take(&messages);
-                    if let Err(e) = queues.delete_batch(&url, &handles).await {
-                        // They come back after the visibility timeout; taking
-                        // an end twice changes nothing.
-                        tracing::warn!(error = %e, "could not delete read events");
+                    let idle = messages.is_empty();
+                    read.extend(self.take(&messages));
+                    if !read.is_empty() {
+                        oldest.get_or_insert_with(Instant::now);
+                    }
+                    let due = idle || oldest.is_some_and(|t| t.elapsed() >= DELETE_AFTER);
+                    let count = if due {
+                        read.len()
+                    } else {
+                        read.len() - read.len() % DELETE_BATCH
+                    };
+                    for batch in read.drain(..count).collect::<Vec<_>>().chunks(DELETE_BATCH) {
+                        if let Err(e) = queues.delete_batch(&url, batch).await {
+                            tracing::warn!(error = %e, "could not delete read events");
+                        }
+                    }
+                    if read.is_empty() {
+                        oldest = None;
                     }
                 }
                 Err(e) if e.is(ErrorKind::NotFound) => {

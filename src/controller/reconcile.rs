@@ -30,6 +30,13 @@ use crate::desired::{Desired, DesiredError, Identity, Wanted};
 /// The reason of a Problem AWS's throttling caused (see `Problem::aws`).
 const THROTTLED: &str = "AwsThrottled";
 
+/// How long a role this pass created is given before the state machine is
+/// created with it. IAM is eventually consistent: Step Functions refuses a
+/// role it cannot assume yet, and every refused CreateStateMachine spends a
+/// token of the account's scarcest bucket (100, then 1 a second). A later
+/// refusal is still answered as `RolePropagating`, with backoff.
+const ROLE_PROPAGATION: Duration = Duration::from_secs(5);
+
 /// The Apply half of the finalizer: make AWS match the spec, follow runs,
 /// write status.
 pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -259,6 +266,7 @@ async fn converge(
         report,
         trusted,
         done: Vec::new(),
+        role_created: false,
     };
     if let Err(problem) = pass.all().await {
         ctx.pass_stopped(obj, pass.done);
@@ -341,6 +349,8 @@ struct Pass<'a> {
     trusted: Vec<Step>,
     /// Steps this pass completed.
     done: Vec<Step>,
+    /// The state machine's role was created by this pass.
+    role_created: bool,
 }
 
 impl Pass<'_> {
@@ -497,12 +507,26 @@ impl Pass<'_> {
         let applied = self
             .apply::<StateMachineRoleManager>(Step::Role, role, known)
             .await?;
+        self.role_created = applied.as_ref().is_some_and(|a| a.observed.is_none());
         self.record.role_arn = Some(applied.map_or_else(|| role.meta.arn.clone(), |a| a.arn));
         Ok(())
     }
 
     async fn state_machine(&mut self) -> Result<(), Problem> {
         let machine = &self.desired.state_machine;
+        if self.role_created {
+            // The retry starts here: what this pass made is trusted then.
+            return Err(Problem::transient(
+                "RolePropagating",
+                format!(
+                    "IAM role {} was just created: Step Functions can assume it only once IAM has propagated it (IAM is eventually consistent); creating state machine {} in {} s",
+                    self.desired.role.meta.name,
+                    machine.meta.name,
+                    ROLE_PROPAGATION.as_secs()
+                ),
+                ROLE_PROPAGATION,
+            ));
+        }
         let known = self.old.state_machine_arn == Some(machine.meta.arn.clone());
         let applied = self
             .apply::<StateMachineManager>(Step::StateMachine, machine, known)
