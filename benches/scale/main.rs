@@ -663,6 +663,24 @@ impl Bench {
         }
     }
 
+    /// `BENCH_TRICKLE` runs started one a second (none when it is 0).
+    async fn trickle(
+        &mut self,
+        what: &str,
+        mode: &'static str,
+        op: &Operator,
+        round: &Round,
+        trigger: &str,
+    ) -> Option<Runs> {
+        let count = self.settings.trickle;
+        if count == 0 {
+            return None;
+        }
+        let pace = Some(Duration::from_secs(1));
+        self.runs_phase(what, mode, op, round, trigger, count, pace)
+            .await
+    }
+
     /// The full round at one N: create, runs, restart, steady state.
     async fn scale_round(&mut self, n: usize) -> Option<RoundFigures> {
         let c = self.settings.concurrency;
@@ -708,7 +726,7 @@ impl Bench {
 
         // Runs, polled: one per object (at most BENCH_RUNS), all at once;
         // then BENCH_TRICKLE of them one a second.
-        let (runs_max, trickle) = (self.settings.runs_max, self.settings.trickle);
+        let runs_max = self.settings.runs_max;
         figures.runs = self
             .runs_phase(
                 &format!("{what} runs (poll)"),
@@ -720,20 +738,16 @@ impl Bench {
                 None,
             )
             .await;
-        if trickle > 0 {
-            figures.trickle.extend(
-                self.runs_phase(
-                    &format!("{what} runs one a second (poll)"),
-                    "poll 1/s",
-                    &a,
-                    &round,
-                    "1t",
-                    trickle,
-                    Some(Duration::from_secs(1)),
-                )
-                .await,
-            );
-        }
+        let poll = self
+            .trickle(
+                &format!("{what} runs one a second (poll)"),
+                "poll 1/s",
+                &a,
+                &round,
+                "1t",
+            )
+            .await;
+        figures.trickle.extend(poll);
         figures.throttled_reconciles += throttled(&a);
 
         // Restart: stop, start again with a short resync; its first pass.
@@ -783,20 +797,16 @@ impl Bench {
                 None,
             )
             .await;
-        if trickle > 0 {
-            figures.trickle.extend(
-                self.runs_phase(
-                    &format!("{what} runs one a second (events)"),
-                    "events 1/s",
-                    &b,
-                    &round,
-                    "2t",
-                    trickle,
-                    Some(Duration::from_secs(1)),
-                )
-                .await,
-            );
-        }
+        let events = self
+            .trickle(
+                &format!("{what} runs one a second (events)"),
+                "events 1/s",
+                &b,
+                &round,
+                "2t",
+            )
+            .await;
+        figures.trickle.extend(events);
 
         // Steady state: two resync periods with no drift, or as much of them
         // as BENCH_STEADY_SECS allows (at large N the budget stretches the

@@ -102,18 +102,7 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(name: &str) -> ObjectRef<BatchNotification> {
-        ObjectRef::new(name).within("ns")
-    }
-
-    fn converged(spec: &str) -> Converged {
-        Converged {
-            uid: Some("u".into()),
-            infrastructure: spec.into(),
-            adopt: false,
-        }
-    }
+    use crate::controller::resync::tests::{converged, key};
 
     #[test]
     fn a_retry_of_the_same_spec_trusts_what_the_failed_pass_completed() {

@@ -250,14 +250,14 @@ impl Schedule {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn key(name: &str) -> ObjectRef<BatchNotification> {
+    pub(in crate::controller) fn key(name: &str) -> ObjectRef<BatchNotification> {
         ObjectRef::new(name).within("ns")
     }
 
-    fn converged(spec: &str) -> Converged {
+    pub(in crate::controller) fn converged(spec: &str) -> Converged {
         Converged {
             uid: Some("u".into()),
             infrastructure: spec.into(),
