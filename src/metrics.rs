@@ -62,6 +62,12 @@ struct ObjectLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SentLabels {
+    service: String,
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KubeLabels {
     /// The HTTP method, or WATCH for a watch.
     verb: &'static str,
@@ -77,6 +83,7 @@ fn duration_histogram() -> Histogram {
 pub struct Metrics {
     registry: Mutex<Registry>,
     aws_requests: Family<AwsLabels, Counter>,
+    aws_requests_sent: Family<SentLabels, Counter>,
     reconciles: Family<ReconcileLabels, Counter>,
     stage_duration: Family<StageLabels, Histogram, fn() -> Histogram>,
     runs: Family<RunLabels, Counter>,
@@ -131,6 +138,12 @@ impl Metrics {
             "aws_requests",
             "HTTP requests to AWS APIs, each attempt of a call once (as AWS counts, throttles and bills them), by service, operation, outcome and attempt",
             aws_requests.clone(),
+        );
+        let aws_requests_sent = Family::<SentLabels, Counter>::default();
+        registry.register(
+            "aws_requests_sent",
+            "HTTP requests to AWS APIs counted as they are sent (each attempt once), by service and operation: what AWS receives, counted before any answer; minus aws_requests_total, the requests in flight",
+            aws_requests_sent.clone(),
         );
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         registry.register(
@@ -222,6 +235,7 @@ impl Metrics {
             drift_detection_period,
             events_received,
             aws_requests,
+            aws_requests_sent,
             reconciles,
             stage_duration,
             runs,
@@ -321,6 +335,16 @@ impl Metrics {
                 operation: operation.to_string(),
                 outcome,
                 attempt,
+            })
+            .inc();
+    }
+
+    /// One attempt of an AWS call is about to be sent (see `aws::attempts`).
+    pub fn aws_sent(&self, service: &str, operation: &str) {
+        self.aws_requests_sent
+            .get_or_create(&SentLabels {
+                service: service.to_string(),
+                operation: operation.to_string(),
             })
             .inc();
     }

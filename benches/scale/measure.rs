@@ -31,11 +31,13 @@ pub fn emulator_ops(access_key: &str) -> Ops {
         .collect()
 }
 
-/// The operator's own count (`batchnotify_aws_requests_total`, every outcome summed).
-pub fn operator_ops(metrics: &str) -> Ops {
+/// The operator's own count of requests sent (`batchnotify_aws_requests_sent_total`:
+/// each attempt once, as it goes out; the emulator counts the same request as
+/// it arrives).
+pub fn operator_sent(metrics: &str) -> Ops {
     let mut ops = Ops::new();
     for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix("batchnotify_aws_requests_total{") else {
+        let Some(rest) = line.strip_prefix("batchnotify_aws_requests_sent_total{") else {
             continue;
         };
         let Some((labels, value)) = rest.rsplit_once("} ") else {

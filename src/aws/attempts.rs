@@ -1,17 +1,30 @@
 //! Counts every HTTP attempt the SDK makes, the way AWS sees (throttles and
 //! bills) them: a retried call is two requests to AWS, not one. An SDK
-//! interceptor sees each attempt after it ends, with the operation's name.
+//! interceptor sees each attempt twice: as it is sent (`aws_requests_sent`,
+//! the count AWS's side sees: a request is counted there once it arrives) and
+//! after it ends with its outcome (`aws_requests`). Sent minus ended is the
+//! number in flight, so a reader of /metrics can tell a moment when nothing
+//! is (the scale bench compares counts only at such moments).
 //! https://docs.aws.amazon.com/sdk-for-rust/latest/dg/interceptors.html
 
 use std::sync::Arc;
 
-use aws_sdk_sfn::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_sfn::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_sfn::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 
 use crate::metrics::Metrics;
+
+/// The operation a config bag is for, as "service", "Operation".
+fn operation_of(cfg: &ConfigBag) -> (String, String) {
+    cfg.load::<Metadata>()
+        .map(|m| (service_prefix(m.service()), m.name().to_string()))
+        .unwrap_or_else(|| ("unknown".into(), "unknown".into()))
+}
 
 /// The service as the operator's code and IAM name it (`events`, not the
 /// SDK's `EventBridge`).
@@ -44,16 +57,24 @@ impl Intercept for CountAttempts {
         "CountAttempts"
     }
 
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = operation_of(cfg);
+        self.metrics.aws_sent(&service, &operation);
+        Ok(())
+    }
+
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) = cfg
-            .load::<Metadata>()
-            .map(|m| (service_prefix(m.service()), m.name().to_string()))
-            .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+        let (service, operation) = operation_of(cfg);
         let outcome = match context.response() {
             Some(r) => outcome(r.status().as_u16(), r.body().bytes().unwrap_or_default()),
             None => "NetworkError",
