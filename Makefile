@@ -60,11 +60,15 @@ BENCH_PAGE_SIZE ?= 100
 bench: testbed-deps
 	BATCHNOTIFY_EMULATOR_ARGS="$${BATCHNOTIFY_EMULATOR_ARGS:-} --page-size $(BENCH_PAGE_SIZE) $(if $(BENCH_QUOTA_SCALE),--quota-scale $(BENCH_QUOTA_SCALE))" cargo bench --bench scale
 
-## crd: regenerate crds/ from the Rust types (and the copies deploy/ ships).
+## crd: regenerate crds/ from the Rust types (and the copies deploy/ ships):
+## BatchNotification and AccessGrant.
 crd:
 	cargo run --quiet --bin crdgen > crds/batchnotify.dev_batchnotifications.yaml
 	cp crds/batchnotify.dev_batchnotifications.yaml deploy/base/crd/batchnotify.dev_batchnotifications.yaml
 	cp crds/batchnotify.dev_batchnotifications.yaml deploy/helm/batchnotify/files/batchnotify.dev_batchnotifications.yaml
+	cargo run --quiet --bin crdgen accessgrants > crds/batchnotify.dev_accessgrants.yaml
+	cp crds/batchnotify.dev_accessgrants.yaml deploy/base/crd/batchnotify.dev_accessgrants.yaml
+	cp crds/batchnotify.dev_accessgrants.yaml deploy/helm/batchnotify/files/batchnotify.dev_accessgrants.yaml
 
 ## image: the operator's image from the Dockerfile, with whichever of docker,
 ## podman or buildah is installed (IMAGE_BUILDER=… picks one); tagged

@@ -70,6 +70,10 @@ struct RunArgs {
     /// changes and runs may use all of it.
     #[arg(long, env = "BATCHNOTIFY_RESYNC_BUDGET_SHARE", default_value_t = 0.5, value_parser = share)]
     resync_budget_share: f64,
+    /// Deny unless granted: objects in a namespace no AccessGrant selects are
+    /// Stalled (AccessNotGranted) instead of using the operator's own identity.
+    #[arg(long, env = "BATCHNOTIFY_REQUIRE_GRANT")]
+    require_grant: bool,
     /// Event mode: learn of execution ends from Step Functions' EventBridge
     /// events through an SQS queue the operator creates and owns (one rule
     /// and one queue per region), instead of polling each execution.
@@ -232,6 +236,7 @@ async fn main() -> ExitCode {
                     instance: Some(identity.clone()),
                     events: args.events,
                     event_poll: args.event_poll,
+                    require_grant: args.require_grant,
                 },
                 admin_addr: args.admin_addr,
                 leader_election: args.leader_election.then_some(LeaderElection {

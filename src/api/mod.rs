@@ -1,12 +1,14 @@
 //! The BatchNotification custom resource (batchnotify.dev/v1alpha1): the only
 //! place the schema lives. `cargo run --bin crdgen` prints it as a CRD.
 
+mod access;
 pub mod conditions;
 mod schema;
 mod spec;
 mod status;
 pub mod validation;
 
+pub use access::*;
 pub use spec::*;
 pub use status::*;
 
@@ -15,6 +17,8 @@ use kube::CustomResourceExt;
 
 /// Where the generated CRD is committed, relative to the repository root.
 pub const CRD_PATH: &str = "crds/batchnotify.dev_batchnotifications.yaml";
+/// Where the AccessGrant CRD is committed.
+pub const ACCESS_GRANT_CRD_PATH: &str = "crds/batchnotify.dev_accessgrants.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CrdError {
@@ -33,6 +37,16 @@ pub fn crd() -> Result<CustomResourceDefinition, CrdError> {
 /// The CRD as YAML, as `crdgen` prints it and `crds/` holds it.
 pub fn crd_yaml() -> Result<String, CrdError> {
     Ok(serde_yaml::to_string(&crd()?)?)
+}
+
+/// The AccessGrant CRD (cluster-scoped), cleaned like [`crd`].
+pub fn access_grant_crd() -> Result<CustomResourceDefinition, CrdError> {
+    Ok(schema::kubernetes_clean(AccessGrant::crd())?)
+}
+
+/// The AccessGrant CRD as YAML (`crdgen accessgrants`).
+pub fn access_grant_crd_yaml() -> Result<String, CrdError> {
+    Ok(serde_yaml::to_string(&access_grant_crd()?)?)
 }
 
 /// Joins the lines of every description in `schema` (doc comments wrap at 100 columns;

@@ -89,6 +89,20 @@ pub const DEFAULT_MEMORY_MIB: u32 = 2048;
         priority = 1
     ),
     printcolumn(
+        name = "Access",
+        type_ = "string",
+        description = "The AccessGrant that applies (empty: none, the operator's own identity)",
+        json_path = ".status.access.grant",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Account",
+        type_ = "string",
+        description = "The AWS account of the resources",
+        json_path = ".status.accountId",
+        priority = 1
+    ),
+    printcolumn(
         name = "State Machine",
         type_ = "string",
         description = "ARN of the Step Functions state machine",

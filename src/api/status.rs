@@ -30,6 +30,11 @@ pub struct BatchNotificationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
 
+    /// The AccessGrant that applies to this object's namespace and the role assumed under
+    /// it; absent when no grant does and the operator's own identity is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<super::AccessStatus>,
+
     /// ARN of the Step Functions state machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine_arn: Option<String>,

@@ -1,6 +1,8 @@
 use super::*;
 
 const COMMITTED_CRD: &str = include_str!("../../crds/batchnotify.dev_batchnotifications.yaml");
+const COMMITTED_ACCESS_GRANT_CRD: &str =
+    include_str!("../../crds/batchnotify.dev_accessgrants.yaml");
 const SAMPLE: &str = include_str!("../../examples/sample.yaml");
 const EXISTING_ARNS: &str = include_str!("../../examples/existing-arns.yaml");
 const SCHEDULED: &str = include_str!("../../examples/scheduled.yaml");
@@ -18,6 +20,23 @@ fn committed_crd_matches_the_types() {
     assert!(
         committed == generated,
         "{CRD_PATH} is out of date with src/api; run: cargo run --bin crdgen > {CRD_PATH}"
+    );
+}
+
+#[test]
+fn committed_access_grant_crd_matches_the_types() {
+    let committed: serde_json::Value =
+        serde_yaml::from_str(COMMITTED_ACCESS_GRANT_CRD).expect("the committed CRD is YAML");
+    let generated = serde_json::to_value(access_grant_crd().expect("the CRD generates"))
+        .expect("CRD serialises");
+    assert!(
+        committed == generated,
+        "{ACCESS_GRANT_CRD_PATH} is out of date with src/api; run: make crd"
+    );
+    let crd = access_grant_crd().expect("the CRD generates");
+    assert_eq!(
+        crd.spec.scope, "Cluster",
+        "only a cluster admin writes a grant"
     );
 }
 
@@ -67,6 +86,8 @@ fn crd_has_names_columns_and_status() {
                 ".status.conditions[?(@.type==\"Ready\")].message",
                 1
             ),
+            ("Access", ".status.access.grant", 1),
+            ("Account", ".status.accountId", 1),
             ("State Machine", ".status.stateMachineArn", 1),
             ("Topic", ".status.topicArn", 1),
         ]

@@ -25,6 +25,10 @@ pub struct ObservedJobDefinition {
     /// ACTIVE or INACTIVE.
     pub status: String,
     pub tags: BTreeMap<String, String>,
+    /// The role its jobs' containers run as (`containerProperties.jobRoleArn`).
+    pub job_role_arn: Option<String>,
+    /// The role ECS starts its containers with (`containerProperties.executionRoleArn`).
+    pub execution_role_arn: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -588,5 +592,13 @@ fn observed_job_definition(d: &aws_sdk_batch::types::JobDefinition) -> ObservedJ
         revision: d.revision().unwrap_or_default(),
         status: d.status().unwrap_or_default().to_string(),
         tags: tag_map(d.tags()),
+        job_role_arn: d
+            .container_properties()
+            .and_then(|c| c.job_role_arn())
+            .map(str::to_string),
+        execution_role_arn: d
+            .container_properties()
+            .and_then(|c| c.execution_role_arn())
+            .map(str::to_string),
     }
 }

@@ -140,12 +140,15 @@ impl Budget {
 
     fn limits(
         &self,
+        account: &str,
         region: &str,
         service: &'static str,
         operation: &'static str,
     ) -> Option<Arc<Limits>> {
         let scope = quotas::scope(service, region);
-        let key = (scope.to_string(), service, operation);
+        // AWS's quotas are per account: each account a grant names gets its
+        // own buckets (the operator's own account is "").
+        let key = (format!("{account}/{scope}"), service, operation);
         let mut all = lock(&self.limits);
         if let Some(l) = all.get(&key) {
             return Some(l.clone());
@@ -171,8 +174,14 @@ impl Budget {
     }
 
     /// Waits until one call of `operation` may go, at the caller's priority.
-    pub async fn acquire(&self, region: &str, service: &'static str, operation: &'static str) {
-        let Some(limits) = self.limits(region, service, operation) else {
+    pub async fn acquire(
+        &self,
+        account: &str,
+        region: &str,
+        service: &'static str,
+        operation: &'static str,
+    ) {
+        let Some(limits) = self.limits(account, region, service, operation) else {
             return;
         };
         let priority = current();
@@ -224,23 +233,33 @@ impl Budget {
     }
 }
 
-/// The budget as one region's service clients use it.
+/// The budget as one region's service clients of one account use it.
 #[derive(Clone)]
 pub struct RegionBudget {
     budget: Arc<Budget>,
+    /// The account a grant's role is in; "" for the operator's own.
+    account: String,
     region: String,
 }
 
 impl RegionBudget {
+    /// The operator's own account in `region`.
     pub fn new(budget: Arc<Budget>, region: &str) -> RegionBudget {
+        RegionBudget::of_account(budget, "", region)
+    }
+
+    pub fn of_account(budget: Arc<Budget>, account: &str, region: &str) -> RegionBudget {
         RegionBudget {
             budget,
+            account: account.to_string(),
             region: region.to_string(),
         }
     }
 
     pub async fn acquire(&self, service: &'static str, operation: &'static str) {
-        self.budget.acquire(&self.region, service, operation).await
+        self.budget
+            .acquire(&self.account, &self.region, service, operation)
+            .await
     }
 }
 
@@ -261,7 +280,7 @@ mod tests {
 
     /// Calls that go at once, without waiting, at `priority`.
     fn immediate(b: &Budget, priority: Priority, op: &'static str) -> usize {
-        let Some(limits) = b.limits("eu-central-1", "sfn", op) else {
+        let Some(limits) = b.limits("", "eu-central-1", "sfn", op) else {
             return usize::MAX;
         };
         let l = limits;
@@ -325,16 +344,29 @@ mod tests {
     #[test]
     fn an_api_without_a_published_quota_is_not_limited() {
         let b = budget(0.5, 0.5);
-        assert!(b.limits("us-east-1", "sts", "GetCallerIdentity").is_none());
-        assert!(b.limits("us-east-1", "sqs", "ReceiveMessage").is_none());
+        assert!(
+            b.limits("", "us-east-1", "sts", "GetCallerIdentity")
+                .is_none()
+        );
+        assert!(b.limits("", "us-east-1", "sqs", "ReceiveMessage").is_none());
     }
 
     #[test]
     fn iam_is_one_bucket_for_every_region() {
         let b = budget(0.5, 0.5);
-        let a = b.limits("us-east-1", "iam", "GetRole");
-        let c = b.limits("eu-west-1", "iam", "GetRole");
+        let a = b.limits("", "us-east-1", "iam", "GetRole");
+        let c = b.limits("", "eu-west-1", "iam", "GetRole");
         assert!(matches!((a, c), (Some(a), Some(c)) if Arc::ptr_eq(&a, &c)));
+    }
+
+    #[test]
+    fn each_account_has_its_own_buckets() {
+        let b = budget(0.5, 0.5);
+        let own = b.limits("", "us-east-1", "sfn", "StartExecution");
+        let other = b.limits("222222222222", "us-east-1", "sfn", "StartExecution");
+        let again = b.limits("222222222222", "us-east-1", "sfn", "StartExecution");
+        assert!(matches!((&own, &other), (Some(a), Some(c)) if !Arc::ptr_eq(a, c)));
+        assert!(matches!((other, again), (Some(a), Some(c)) if Arc::ptr_eq(&a, &c)));
     }
 
     #[tokio::test]
@@ -342,9 +374,10 @@ mod tests {
         // CreateStateMachine at a tenth: a bucket of 10, one more every 10 s.
         let b = budget(0.1, 0.5);
         for _ in 0..10 {
-            b.acquire("eu-central-1", "sfn", "CreateStateMachine").await;
+            b.acquire("", "eu-central-1", "sfn", "CreateStateMachine")
+                .await;
         }
-        let eleventh = b.acquire("eu-central-1", "sfn", "CreateStateMachine");
+        let eleventh = b.acquire("", "eu-central-1", "sfn", "CreateStateMachine");
         assert!(
             tokio::time::timeout(Duration::from_millis(200), eleventh)
                 .await
@@ -359,9 +392,10 @@ mod tests {
         background(async {
             // One pass: 2 IAM reads (5/s budget → 2.5/s background) and one
             // Step Functions read (10/s → 5/s background).
-            b.acquire("us-east-1", "iam", "GetRole").await;
-            b.acquire("us-east-1", "iam", "GetRolePolicy").await;
-            b.acquire("us-east-1", "sfn", "DescribeStateMachine").await;
+            b.acquire("", "us-east-1", "iam", "GetRole").await;
+            b.acquire("", "us-east-1", "iam", "GetRolePolicy").await;
+            b.acquire("", "us-east-1", "sfn", "DescribeStateMachine")
+                .await;
         })
         .await;
         let (floor, api) = b.resync_floor(10_000, 1).unwrap_or_default();

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Conflict,
     /// Network, timeout or 5xx; retry later.
     Transient,
+    /// No credentials to sign with: an AccessGrant's role could not be
+    /// assumed (STS refused, or its session expired and cannot be renewed).
+    Credentials,
     Other,
 }
 
@@ -40,6 +43,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "InvalidInput",
             ErrorKind::Conflict => "Conflict",
             ErrorKind::Transient => "Transient",
+            ErrorKind::Credentials => "Credentials",
             ErrorKind::Other => "Other",
         }
     }
@@ -155,6 +159,11 @@ where
                 .unwrap_or_else(|| format!("HTTP {}", status.unwrap_or(0)));
             (kind, code, message)
         }
+        _ if credentials_failed(&err) => (
+            ErrorKind::Credentials,
+            None,
+            aws_sdk_sfn::error::DisplayErrorContext(&err).to_string(),
+        ),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => (
             ErrorKind::Transient,
             None,
@@ -173,6 +182,22 @@ where
         code,
         message,
     }
+}
+
+/// Whether the call failed for want of credentials: a credentials
+/// provider's error (an assumed role's STS AssumeRole refused) somewhere in
+/// the error's chain of sources.
+fn credentials_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some()
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// An error body the SDK could not parse (XML where it expected JSON) arrives

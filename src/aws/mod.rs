@@ -99,13 +99,74 @@ pub struct RegionClients {
     pub rules: eventbridge::Rules,
 }
 
-/// Clients for every region a spec names, built on demand from one base
-/// configuration (credentials, endpoint, retry policy are shared).
+/// Whose credentials a client signs with: the operator's own (the default
+/// chain), or a role an AccessGrant names, assumed with STS for one namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Principal {
+    Operator,
+    AssumedRole(AssumedRole),
+}
+
+/// An STS AssumeRole session: its role, external ID, name and tags. One per
+/// role and namespace; aws-config's provider refreshes it before it expires.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AssumedRole {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
+    pub session_seconds: u32,
+    /// Session tags (`batchnotify.dev/cluster`, `batchnotify.dev/namespace`).
+    pub tags: Vec<(String, String)>,
+}
+
+/// The external ID is not a credential, but it is what a confused deputy
+/// would need: never logged.
+impl std::fmt::Debug for AssumedRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssumedRole")
+            .field("role_arn", &self.role_arn)
+            .field("session_name", &self.session_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Principal {
+    /// The account of an assumed role (from its ARN); `None` for the operator's
+    /// own, which STS GetCallerIdentity tells.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Principal::Operator => None,
+            Principal::AssumedRole(r) => r.role_arn.split(':').nth(4),
+        }
+    }
+
+    /// The role assumed, if any.
+    pub fn role_arn(&self) -> Option<&str> {
+        match self {
+            Principal::Operator => None,
+            Principal::AssumedRole(r) => Some(&r.role_arn),
+        }
+    }
+}
+
+/// Clients for every principal and region a spec names, built on demand from
+/// one base configuration (endpoint, retry policy, and the operator's own
+/// credentials, which an assumed role's session is obtained with).
 pub struct Aws {
     base: SdkConfig,
     metrics: Arc<Metrics>,
     budget: Arc<budget::Budget>,
-    regions: Mutex<HashMap<String, RegionClients>>,
+    regions: Mutex<HashMap<(Principal, String), RegionClients>>,
+    /// Per assumed role: the configuration whose credentials provider (and
+    /// so its cache) every region's clients of that principal share.
+    assumed: tokio::sync::Mutex<HashMap<AssumedRole, SdkConfig>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl Aws {
@@ -115,6 +176,7 @@ impl Aws {
             budget: Arc::new(budget::Budget::new(budget, metrics.clone())),
             metrics,
             regions: Mutex::new(HashMap::new()),
+            assumed: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -128,21 +190,75 @@ impl Aws {
         self.base.region().map(|r| r.to_string())
     }
 
+    /// The operator's own clients for `region`.
     pub fn region(&self, region: &str) -> RegionClients {
-        let mut regions = match self.regions.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
+        self.build(&Principal::Operator, &self.base, "", region)
+    }
+
+    /// `principal`'s clients for `region`. An assumed role's credentials come
+    /// from aws-config's AssumeRoleProvider (external ID, session name and
+    /// tags), cached and refreshed before expiry; a role that cannot be
+    /// assumed fails each call with a credentials error.
+    pub async fn clients(&self, principal: &Principal, region: &str) -> RegionClients {
+        let role = match principal {
+            Principal::Operator => return self.region(region),
+            Principal::AssumedRole(role) => role,
         };
+        if let Some(c) = lock(&self.regions).get(&(principal.clone(), region.to_string())) {
+            return c.clone();
+        }
+        let config = {
+            let mut assumed = self.assumed.lock().await;
+            match assumed.get(role) {
+                Some(c) => c.clone(),
+                None => {
+                    let mut provider = aws_config::sts::AssumeRoleProvider::builder(&role.role_arn)
+                        .session_name(&role.session_name)
+                        .session_length(std::time::Duration::from_secs(u64::from(
+                            role.session_seconds,
+                        )))
+                        .tags(role.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                        .configure(&self.base);
+                    if let Some(id) = &role.external_id {
+                        provider = provider.external_id(id);
+                    }
+                    let provider = provider.build().await;
+                    let config = self
+                        .base
+                        .to_builder()
+                        .credentials_provider(
+                            aws_credential_types::provider::SharedCredentialsProvider::new(
+                                provider,
+                            ),
+                        )
+                        .build();
+                    assumed.insert(role.clone(), config.clone());
+                    config
+                }
+            }
+        };
+        let account = principal.account().unwrap_or_default().to_string();
+        self.build(principal, &config, &account, region)
+    }
+
+    fn build(
+        &self,
+        principal: &Principal,
+        base: &SdkConfig,
+        account: &str,
+        region: &str,
+    ) -> RegionClients {
+        let mut regions = lock(&self.regions);
         regions
-            .entry(region.to_string())
+            .entry((principal.clone(), region.to_string()))
             .or_insert_with(|| {
-                let config = self
-                    .base
+                let config = base
                     .to_builder()
                     .region(Region::new(region.to_string()))
                     .build();
                 let count = || CountAttempts::new(self.metrics.clone());
-                let budget = || budget::RegionBudget::new(self.budget.clone(), region);
+                let budget =
+                    || budget::RegionBudget::of_account(self.budget.clone(), account, region);
                 RegionClients {
                     topics: sns::Topics::new(
                         aws_sdk_sns::Client::from_conf(

@@ -12,6 +12,7 @@ use kube::runtime::events::EventType;
 use kube::ResourceExt;
 
 use super::Context;
+use super::access;
 use super::error::{Error, Problem};
 use super::managers::compute_environment::ComputeEnvironmentManager;
 use super::managers::job_definition::JobDefinitionManager;
@@ -22,7 +23,7 @@ use super::managers::topic::TopicManager;
 use super::managers::{self, Judge, Removal};
 use super::report::Report;
 use crate::api::{BatchNotification, DeletionPolicy};
-use crate::aws::RegionClients;
+use crate::aws::{Principal, RegionClients};
 use crate::desired::{Desired, Identity, Scope, Wanted};
 
 pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -35,16 +36,31 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
             "deletionPolicy is Retain: AWS resources are left in place".to_string(),
         )
         .await;
-        release_events_route(&obj, &ctx)
+        let principal = principal(&obj, &ctx).await.map_err(Error::Deletion)?;
+        release_events_route(&obj, &ctx, &principal)
             .await
             .map_err(Error::Deletion)?;
         return Ok(Action::await_change());
     }
-    let Some(desired) = locate(&obj, &ctx).await? else {
+    let principal = match principal(&obj, &ctx).await {
+        Ok(p) => p,
+        Err(p) => {
+            ctx.publish(
+                &obj,
+                EventType::Warning,
+                p.reason,
+                "Delete",
+                p.message.clone(),
+            )
+            .await;
+            return Err(Error::Deletion(p));
+        }
+    };
+    let Some(desired) = locate(&obj, &ctx, &principal).await? else {
         // No region could ever be resolved, or no valid names: nothing was created.
         return Ok(Action::await_change());
     };
-    let clients = ctx.aws.region(desired.scope.region());
+    let clients = ctx.aws.clients(&principal, desired.scope.region()).await;
     let mut report = Report::default();
     let judge = Judge {
         owner: &desired.owner,
@@ -63,7 +79,14 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
     // The last object of this cluster in its region takes the events route
     // with it (event mode; a later object makes it again).
     let result = match result {
-        Ok(()) if ctx.events.enabled() && !ctx.region_still_used(&obj, desired.scope.region()) => {
+        Ok(())
+            if ctx.events.enabled()
+                && !ctx.region_still_used(
+                    &obj,
+                    desired.scope.account(),
+                    desired.scope.region(),
+                ) =>
+        {
             ctx.events
                 .remove(&clients, &desired.scope)
                 .await
@@ -112,19 +135,23 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
 /// events route with it (event mode; a later object makes it again). The
 /// route is the operator's, not the object's: `Retain` keeps the object's
 /// resources, not it.
-async fn release_events_route(obj: &BatchNotification, ctx: &Context) -> Result<(), Problem> {
+async fn release_events_route(
+    obj: &BatchNotification,
+    ctx: &Context,
+    principal: &Principal,
+) -> Result<(), Problem> {
     let status = obj.status.clone().unwrap_or_default();
     let (Some(region), Some(account)) = (status.region, status.account_id) else {
         return Ok(());
     };
-    if !ctx.events.enabled() || ctx.region_still_used(obj, &region) {
+    if !ctx.events.enabled() || ctx.region_still_used(obj, &account, &region) {
         return Ok(());
     }
     let Ok(scope) = Scope::new(region.clone(), account) else {
         return Ok(());
     };
     ctx.events
-        .remove(&ctx.aws.region(&region), &scope)
+        .remove(&ctx.aws.clients(principal, &region).await, &scope)
         .await
         .map_err(|e| {
             Problem::aws(
@@ -132,6 +159,49 @@ async fn release_events_route(obj: &BatchNotification, ctx: &Context) -> Result<
                 &e,
             )
         })
+}
+
+/// Whose credentials delete this object's resources: the principal its
+/// namespace's AccessGrant gives now, as long as that is the account they
+/// were made in; the operator's own for an object made without a grant.
+/// Otherwise the finalizer stays, saying why: nothing leaked, nothing lost.
+async fn principal(obj: &BatchNotification, ctx: &Context) -> Result<Principal, Problem> {
+    let status = obj.status.clone().unwrap_or_default();
+    let made_in = status.account_id.clone();
+    let resolved = access::resolve(
+        &ctx.grants,
+        obj,
+        &ctx.config.cluster_name,
+        ctx.config.require_grant,
+    )
+    .await;
+    let keep = |p: Problem| Problem {
+        message: format!(
+            "{}; this object's AWS resources{} are not deleted until it can act there again (the finalizer stays)",
+            p.message,
+            made_in
+                .as_deref()
+                .map(|a| format!(" in account {a}"))
+                .unwrap_or_default()
+        ),
+        ..p
+    };
+    match resolved {
+        Ok(access) => {
+            if let (Some(made), Some(now)) = (made_in.as_deref(), access.principal.account())
+                && made != now
+            {
+                return Err(keep(Problem::stalled(
+                    "AccountChanged",
+                    format!("namespace's access is now account {now}, not {made}"),
+                )));
+            }
+            Ok(access.principal)
+        }
+        // Made without a grant (or nothing made): with the operator's own identity.
+        Err(_) if status.access.is_none() => Ok(Principal::Operator),
+        Err(p) => Err(keep(p)),
+    }
 }
 
 /// Waiting for our job queue to be deleted before its compute environment.
@@ -147,7 +217,11 @@ const BATCH_DELETING: [&str; 2] = [DELETING_JOB_QUEUE, DELETION_IN_PROGRESS];
 /// status the region and account are resolved the way the apply resolves them
 /// and the deterministic names are looked up. `None` when the apply could not
 /// have created anything: no region, or names it would have refused.
-async fn locate(obj: &BatchNotification, ctx: &Context) -> Result<Option<Desired>, Error> {
+async fn locate(
+    obj: &BatchNotification,
+    ctx: &Context,
+    principal: &Principal,
+) -> Result<Option<Desired>, Error> {
     let status = obj.status.clone().unwrap_or_default();
     let region = status
         .region
@@ -157,9 +231,10 @@ async fn locate(obj: &BatchNotification, ctx: &Context) -> Result<Option<Desired
     let Some(region) = region else {
         return Ok(None);
     };
-    let account = match &status.account_id {
-        Some(account) => account.clone(),
-        None => ctx.account_id().await.map_err(Error::Deletion)?,
+    let account = match (&status.account_id, principal.account()) {
+        (Some(account), _) => account.clone(),
+        (None, Some(account)) => account.to_string(),
+        (None, None) => ctx.account_id().await.map_err(Error::Deletion)?,
     };
     let identity = Identity {
         cluster: ctx.config.cluster_name.clone(),

@@ -119,6 +119,14 @@ impl Problem {
             ErrorKind::Transient => {
                 Problem::transient("AwsUnavailable", message, Duration::from_secs(5))
             }
+            // An AccessGrant's role cannot be assumed: its trust policy, its
+            // external ID or the operator's own permission must change.
+            ErrorKind::Credentials => Problem {
+                reason: "AssumeRoleFailed",
+                message,
+                stalled: true,
+                retry: Some(Duration::from_secs(30)),
+            },
             ErrorKind::Other => Problem::transient("AwsError", message, Duration::from_secs(5)),
         }
     }

@@ -57,6 +57,12 @@ struct RouteState {
     consumer: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Where one route serves: an account and region (`account/region`). Each
+/// account an AccessGrant names has its own rule and queue in each region.
+pub fn place(scope: &Scope) -> String {
+    format!("{}/{}", scope.account(), scope.region())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
@@ -118,7 +124,8 @@ impl Events {
         lock(&self.woken).take()
     }
 
-    fn state(&self, region: &str) -> Arc<tokio::sync::Mutex<RouteState>> {
+    fn state(&self, place: &str) -> Arc<tokio::sync::Mutex<RouteState>> {
+        let region = place;
         lock(&self.routes)
             .entry(region.to_string())
             .or_default()
@@ -137,7 +144,7 @@ impl Events {
         if !self.enabled {
             return false;
         }
-        let region = scope.region().to_string();
+        let region = place(scope);
         let state = self.state(&region);
         let mut st = state.lock().await;
         let consuming = st.consumer.as_ref().is_some_and(|c| !c.is_finished());
@@ -178,7 +185,7 @@ impl Events {
     /// left there): stops its consumer, deletes the rule and the queue when
     /// they carry this cluster's tag.
     pub async fn remove(&self, clients: &RegionClients, scope: &Scope) -> Result<(), AwsError> {
-        let region = scope.region().to_string();
+        let region = place(scope);
         let state = self.state(&region);
         let mut st = state.lock().await;
         lock(&self.ready).remove(&region);

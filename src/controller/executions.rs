@@ -36,7 +36,10 @@ pub async fn step(
     };
     let now = k8s_openapi::jiff::Timestamp::now();
     let mut poll = None;
-    let region = desired.scope.region();
+    // The events route's place (account and region): where this object's
+    // execution ends arrive.
+    let region = super::events::place(&desired.scope);
+    let region = region.as_str();
     ctx.events.follow_machine(&machine, obj);
 
     // A run without an outcome is followed until it has one.

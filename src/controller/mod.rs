@@ -2,6 +2,7 @@
 //! reconcile is wrapped in a finalizer (Apply: [`reconcile::apply`], Cleanup:
 //! [`cleanup::cleanup`]).
 
+mod access;
 mod cleanup;
 pub mod error;
 mod events;
@@ -35,9 +36,10 @@ use tracing::Instrument;
 
 pub use error::{Error, Problem};
 
-use crate::api::BatchNotification;
+use crate::api::{AccessGrant, BatchNotification};
 use crate::aws::Aws;
 use crate::metrics::Metrics;
+use k8s_openapi::api::core::v1::Namespace;
 
 /// The finalizer that guards AWS cleanup.
 pub const FINALIZER: &str = "batchnotify.dev/cleanup";
@@ -71,6 +73,9 @@ pub struct Config {
     /// In event mode, how often a running execution is still described (a
     /// missed event).
     pub event_poll: Duration,
+    /// Objects in a namespace no AccessGrant selects are refused
+    /// (`AccessNotGranted`) instead of using the operator's own identity.
+    pub require_grant: bool,
 }
 
 impl Default for Config {
@@ -87,6 +92,7 @@ impl Default for Config {
             instance: None,
             events: false,
             event_poll: Duration::from_secs(300),
+            require_grant: false,
         }
     }
 }
@@ -108,7 +114,10 @@ pub struct Context {
     resync_slots: tokio::sync::Semaphore,
     /// Per object: the reason of its latest failure and how many times in a row.
     failures: Mutex<HashMap<ObjectRef<BatchNotification>, (&'static str, usize)>>,
-    references: Mutex<HashMap<String, Instant>>,
+    /// Referenced ARNs recently observed, with what was found.
+    references: Mutex<HashMap<String, (Instant, references::Facts)>>,
+    /// The AccessGrants and Namespaces the access stage reads.
+    grants: access::Grants,
     /// Per object: how far its last full pass got when it stopped on a problem.
     progress: progress::Progress,
     /// Event mode's routes, inbox and consumers.
@@ -160,6 +169,7 @@ impl Context {
             account: tokio::sync::OnceCell::new(),
             failures: Mutex::new(HashMap::new()),
             references: Mutex::new(HashMap::new()),
+            grants: access::Grants::default(),
             progress: progress::Progress::default(),
             events: Arc::new(events::Events::new(
                 config.events,
@@ -174,16 +184,17 @@ impl Context {
         }
     }
 
-    fn reference_recently_seen(&self, arn: &str) -> bool {
+    fn reference_recently_seen(&self, arn: &str) -> Option<references::Facts> {
         lock(&self.references)
             .get(arn)
-            .is_some_and(|seen| seen.elapsed() < REFERENCE_TTL)
+            .filter(|(seen, _)| seen.elapsed() < REFERENCE_TTL)
+            .map(|(_, facts)| facts.clone())
     }
 
-    fn reference_seen(&self, arn: &str) {
+    fn reference_seen(&self, arn: &str, facts: references::Facts) {
         let mut references = lock(&self.references);
-        references.retain(|_, seen| seen.elapsed() < REFERENCE_TTL);
-        references.insert(arn.to_string(), Instant::now());
+        references.retain(|_, (seen, _)| seen.elapsed() < REFERENCE_TTL);
+        references.insert(arn.to_string(), (Instant::now(), facts));
     }
 
     /// The account of the operator's credentials, asked once.
@@ -243,8 +254,8 @@ impl Context {
     }
 
     /// Whether another object of this cluster, not being deleted, lives in
-    /// `region` (the events route stays while one does).
-    fn region_still_used(&self, obj: &BatchNotification, region: &str) -> bool {
+    /// `region` of `account` (the events route there stays while one does).
+    fn region_still_used(&self, obj: &BatchNotification, account: &str, region: &str) -> bool {
         let Some(store) = self.store.get() else {
             return true;
         };
@@ -255,6 +266,10 @@ impl Context {
                     .as_ref()
                     .and_then(|s| s.region.as_deref())
                     .is_none_or(|r| r == region)
+                && o.status
+                    .as_ref()
+                    .and_then(|s| s.account_id.as_deref())
+                    .is_none_or(|a| a == account)
         })
     }
 
@@ -511,6 +526,40 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     let _ = ctx.store.set(store.clone());
+    // AccessGrants and Namespaces (their labels select grants): cached for
+    // the access stage, and a change reconciles the objects it concerns, so
+    // a grant takes effect without a restart.
+    let (grants_reader, grants_writer) = reflector::store();
+    let grants = watcher(
+        Api::<AccessGrant>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(grants_writer)
+    .touched_objects();
+    let (namespaces_reader, namespaces_writer) = reflector::store();
+    let namespaces = watcher(
+        Api::<Namespace>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|n: &mut Namespace| {
+        n.managed_fields_mut().clear();
+        n.spec = None;
+        n.status = None;
+    })
+    .reflect(namespaces_writer)
+    .applied_objects()
+    .predicate_filter(predicates::labels, Default::default());
+    ctx.grants.set(grants_reader, namespaces_reader);
+    let (for_grants, for_namespaces, access_ctx) = (store.clone(), store.clone(), ctx.clone());
+    let controller = controller
+        .watches_stream(grants, move |g: AccessGrant| {
+            access_ctx.grants.concerned(&g, &for_grants)
+        })
+        .watches_stream(namespaces, move |n: Namespace| {
+            access::in_namespace(&n, &for_namespaces)
+        });
     // An execution's end read from the events queue reconciles its object.
     let controller = match ctx.events.woken() {
         Some(woken) => controller.reconcile_on(woken),

@@ -10,6 +10,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
+use super::access::{self, Access};
 use super::error::{Error, Problem};
 use super::managers::compute_environment::ComputeEnvironmentManager;
 use super::managers::job_definition::JobDefinitionManager;
@@ -24,7 +25,7 @@ use super::report::Report;
 use super::resync::Pass as Observe;
 use super::{Context, executions, status};
 use crate::api::{BatchNotification, BatchNotificationStatus, RunOutcome};
-use crate::aws::{RegionClients, budget};
+use crate::aws::{Principal, RegionClients, budget};
 use crate::desired::{Desired, DesiredError, Identity, Wanted};
 
 /// The reason of a Problem AWS's throttling caused (see `Problem::aws`).
@@ -84,9 +85,9 @@ pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
 
     // Runs, once the state machine is there; their trouble is theirs.
     let runs = match &converged {
-        Ok(desired) => {
+        Ok((desired, principal)) => {
             let t = Instant::now();
-            let clients = ctx.aws.region(desired.scope.region());
+            let clients = ctx.aws.clients(principal, desired.scope.region()).await;
             if obj.spec.run.is_some() || !new.runs.is_empty() {
                 ctx.events.ensure(&clients, &desired.scope).await;
             }
@@ -239,22 +240,33 @@ async fn converge(
     report: &mut Report,
     full: bool,
     trusted: Vec<Step>,
-) -> Result<Desired, Problem> {
+) -> Result<(Desired, Principal), Problem> {
     validate(obj)?;
-    let identity = resolve(obj, ctx, old).await?;
+    // Nothing reaches AWS before the grant is known and covers the spec.
+    let access = access::resolve(
+        &ctx.grants,
+        obj,
+        &ctx.config.cluster_name,
+        ctx.config.require_grant,
+    )
+    .await?;
+    let identity = resolve(obj, ctx, old, &access).await?;
+    access.check_spec(&obj.spec, &identity.region)?;
     let desired = Desired::new(&obj.spec, &identity).map_err(desired_problem)?;
     super::validate::references(&obj.spec, &desired)?;
     record.region = Some(identity.region.clone());
     record.account_id = Some(identity.account.clone());
+    record.access = access.status();
     if !full {
         // Nothing changed since the last full pass and the resync is not due:
         // trust status, spend no AWS call on the infrastructure.
-        return Ok(desired);
+        return Ok((desired, access.principal));
     }
-    let clients = ctx.aws.region(&identity.region);
+    let clients = ctx.aws.clients(&access.principal, &identity.region).await;
     let mut pass = Pass {
         ctx,
         clients: &clients,
+        access: &access,
         desired: &desired,
         old,
         judge: Judge {
@@ -273,7 +285,7 @@ async fn converge(
         return Err(problem);
     }
     tracing::debug!(name = %obj.name_any(), "infrastructure converged");
-    Ok(desired)
+    Ok((desired, access.principal))
 }
 
 /// What the schema could not check.
@@ -290,6 +302,7 @@ async fn resolve(
     obj: &BatchNotification,
     ctx: &Context,
     old: &BatchNotificationStatus,
+    access: &Access,
 ) -> Result<Identity, Problem> {
     let region = obj
         .spec
@@ -314,13 +327,37 @@ async fn resolve(
             ),
         ));
     }
+    // An assumed role's account is in its ARN; the operator's own, STS says.
+    let account = match access.principal.account() {
+        Some(account) => account.to_string(),
+        None => ctx.account_id().await?,
+    };
+    // Resources never move between accounts: a grant that now names another
+    // account leaves this object's resources where they are.
+    if let Some(current) = old.account_id.as_deref()
+        && current != account
+    {
+        return Err(Problem::stalled(
+            "AccountChanged",
+            format!(
+                "this object's AWS resources are in account {current}, but namespace {}'s access ({}) is now account {account}: resources do not move between accounts — restore the AccessGrant, or delete the object and create a new one",
+                obj.namespace().unwrap_or_default(),
+                access
+                    .grant
+                    .as_ref()
+                    .map_or("the operator's own identity".to_string(), |(n, _)| format!(
+                        "AccessGrant {n}"
+                    )),
+            ),
+        ));
+    }
     Ok(Identity {
         cluster: ctx.config.cluster_name.clone(),
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
         uid: obj.uid().unwrap_or_default(),
         region,
-        account: ctx.account_id().await?,
+        account,
     })
 }
 
@@ -339,6 +376,8 @@ pub(super) fn desired_problem(e: DesiredError) -> Problem {
 struct Pass<'a> {
     ctx: &'a Context,
     clients: &'a RegionClients,
+    /// What the namespace's AccessGrant lets references be.
+    access: &'a Access,
     desired: &'a Desired,
     /// The status this pass started from: what it already knew.
     old: &'a BatchNotificationStatus,
@@ -354,6 +393,18 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    async fn reference(&self, reference: Reference, arn: &str) -> Result<(), Problem> {
+        references::check(
+            self.ctx,
+            self.clients,
+            reference,
+            arn,
+            self.access,
+            &self.desired.owner,
+        )
+        .await
+    }
+
     async fn all(&mut self) -> Result<(), Problem> {
         self.compute_environment().await?;
         self.job_queue().await?;
@@ -387,8 +438,7 @@ impl Pass<'_> {
         let arn = match &self.desired.compute_environment {
             None => None,
             Some(Wanted::Referenced(arn)) => {
-                references::check(self.ctx, self.clients, Reference::ComputeEnvironment, arn)
-                    .await?;
+                self.reference(Reference::ComputeEnvironment, arn).await?;
                 Some(arn.clone())
             }
             Some(Wanted::Managed(ce)) => {
@@ -406,7 +456,7 @@ impl Pass<'_> {
     async fn job_queue(&mut self) -> Result<(), Problem> {
         let arn = match &self.desired.job_queue {
             Wanted::Referenced(arn) => {
-                references::check(self.ctx, self.clients, Reference::JobQueue, arn).await?;
+                self.reference(Reference::JobQueue, arn).await?;
                 arn.clone()
             }
             Wanted::Managed(queue) => {
@@ -450,7 +500,7 @@ impl Pass<'_> {
     async fn job_definition(&mut self) -> Result<(), Problem> {
         let arn = match &self.desired.job_definition {
             Wanted::Referenced(arn) => {
-                references::check(self.ctx, self.clients, Reference::JobDefinition, arn).await?;
+                self.reference(Reference::JobDefinition, arn).await?;
                 arn.clone()
             }
             Wanted::Managed(def) => {
@@ -477,7 +527,7 @@ impl Pass<'_> {
     async fn topic(&mut self) -> Result<(), Problem> {
         let arn = match &self.desired.topic {
             Wanted::Referenced(arn) => {
-                references::check(self.ctx, self.clients, Reference::Topic, arn).await?;
+                self.reference(Reference::Topic, arn).await?;
                 self.record.subscriptions.clear();
                 arn.clone()
             }

@@ -3,6 +3,7 @@
 //! No I/O, no SDK or Kubernetes types: everything here can be tested alone
 //! and is the single source of what the operator wants AWS to look like.
 
+pub mod access;
 pub mod arns;
 pub mod documents;
 pub mod events;

@@ -137,10 +137,9 @@ async fn kustomize_base_and_overlays_apply_and_the_pod_is_restricted() {
         },
         "",
     ));
-    assert!(
-        !single.iter().any(|o| o["kind"] == "ClusterRoleBinding"),
-        "single-namespace binds nothing cluster-wide"
-    );
+    // Bound cluster-wide: only the access stage's reads of the cluster-scoped
+    // AccessGrants and Namespaces.
+    assert_only_access_is_cluster_wide(&single);
     assert_eq!(
         find(&single, "RoleBinding", "batchnotify")["metadata"]["namespace"],
         "team-a"
@@ -253,8 +252,8 @@ async fn helm_chart_renders_values_and_applies() {
         find(&objs, "ServiceAccount", "bn-batchnotify")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
         role
     );
-    // One watched namespace: bound there, nothing cluster-wide.
-    assert!(!objs.iter().any(|o| o["kind"] == "ClusterRoleBinding"));
+    // One watched namespace: bound there; cluster-wide only the access reads.
+    assert_only_access_is_cluster_wide(&objs);
     assert_eq!(
         find(&objs, "RoleBinding", "bn-batchnotify")["metadata"]["namespace"],
         ctx.ns.as_str()
@@ -315,6 +314,7 @@ fn helm_chart_and_kustomize_base_render_the_same_objects() {
     );
     for (kind, name) in [
         ("ClusterRole", "batchnotify"),
+        ("ClusterRole", "batchnotify-access"),
         ("ClusterRole", "batchnotify-view"),
         ("ClusterRole", "batchnotify-edit"),
         ("Role", "batchnotify-leader-election"),
@@ -351,6 +351,7 @@ fn helm_chart_and_kustomize_base_render_the_same_objects() {
     );
     for (kind, name) in [
         ("ClusterRoleBinding", "batchnotify"),
+        ("ClusterRoleBinding", "batchnotify-access"),
         ("RoleBinding", "batchnotify-leader-election"),
     ] {
         for field in ["roleRef", "subjects"] {
@@ -820,5 +821,26 @@ fn make_image_uses_the_builder_it_finds() {
     assert_eq!(
         args.trim(),
         "build --format docker --file Dockerfile --tag registry.example/batchnotify:test ."
+    );
+}
+
+/// The only ClusterRoleBinding in `objs` is the access stage's, and its
+/// ClusterRole only lists and watches AccessGrants and Namespaces.
+fn assert_only_access_is_cluster_wide(objs: &[Value]) {
+    let bindings: Vec<&Value> = objs
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert_eq!(bindings.len(), 1, "{bindings:?}");
+    let role = bindings[0]["roleRef"]["name"].as_str().unwrap_or_default();
+    assert!(role.ends_with("-access"), "{role}");
+    let rules = &find(objs, "ClusterRole", role)["rules"];
+    assert_eq!(
+        rules,
+        &json!([
+            {"apiGroups": ["batchnotify.dev"], "resources": ["accessgrants"], "verbs": ["list", "watch"]},
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+        ]),
+        "{role}"
     );
 }

@@ -262,35 +262,42 @@ pub fn file_name(path: &Path) -> String {
         .to_string()
 }
 
-/// The repository's CRD, applied once per bed, and established.
+/// The repository's CRDs (BatchNotification, AccessGrant), applied once per
+/// bed, and established.
 fn install_crd(bed: &TestBed) {
-    let crd = batchnotify_testbed::repo_root().join("crds/batchnotify.dev_batchnotifications.yaml");
-    let out = bed
-        .kubectl()
-        .args(["apply", "--server-side", "-f"])
-        .arg(&crd)
-        .output()
-        .expect("run kubectl apply");
-    assert!(
-        out.status.success(),
-        "apply CRD: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = bed
-        .kubectl()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
+    for (file, name) in [
+        (
+            "crds/batchnotify.dev_batchnotifications.yaml",
             "crd/batchnotifications.batchnotify.dev",
-        ])
-        .output()
-        .expect("run kubectl wait");
-    assert!(
-        out.status.success(),
-        "CRD established: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ),
+        (
+            "crds/batchnotify.dev_accessgrants.yaml",
+            "crd/accessgrants.batchnotify.dev",
+        ),
+    ] {
+        let crd = batchnotify_testbed::repo_root().join(file);
+        let out = bed
+            .kubectl()
+            .args(["apply", "--server-side", "-f"])
+            .arg(&crd)
+            .output()
+            .expect("run kubectl apply");
+        assert!(
+            out.status.success(),
+            "apply CRD {file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = bed
+            .kubectl()
+            .args(["wait", "--for=condition=Established", "--timeout=30s", name])
+            .output()
+            .expect("run kubectl wait");
+        assert!(
+            out.status.success(),
+            "CRD {name} established: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// A plain HTTP/1.0 GET or DELETE on loopback (the emulator's own endpoints,
