@@ -375,11 +375,14 @@ async fn admission_kubectl_get_shows_the_printer_columns() {
             "LAST RUN AT",
             "AGE",
             "MESSAGE",
+            "ACCESS",
+            "ACCOUNT",
             "STATE MACHINE",
             "TOPIC"
         ],
         "{wide:?}"
     );
+    // No grant and no account in this status: those two cells are empty.
     assert_eq!(wide[1].len(), 9, "{wide:?}");
     assert_eq!(
         wide[1][6..],

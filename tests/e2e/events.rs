@@ -229,6 +229,7 @@ async fn odd_events_change_nothing_and_a_deleted_queue_is_made_again() {
         .to_string()
     };
     let unknown = format!("{}-unknown", run.execution_arn);
+    let reconciled = op.reconciles();
     for body in [
         event(&run.execution_arn, "SUCCEEDED"),
         event(&run.execution_arn, "RUNNING"),
@@ -254,7 +255,8 @@ async fn odd_events_change_nothing_and_a_deleted_queue_is_made_again() {
         (read("ignored") && read("malformed") && read("used")).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The used message woke the object: its reconcile has ended since.
+    op.reconciled_beyond(reconciled).await;
     let after = ctx.api().get("nightly").await.expect("get");
     let again = after
         .status

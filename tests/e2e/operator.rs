@@ -195,7 +195,21 @@ async fn with_two_replicas_one_leads_and_the_other_takes_over() {
     let name = obj["metadata"]["name"].as_str().expect("name").to_string();
     ctx.apply(&obj).await;
     ctx.wait_ready(&name).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The follower has since asked for the lease again (a Kubernetes request
+    // of its own, counted at its /metrics) and still follows: had it
+    // reconciled, it would have called AWS by now.
+    let asked = crate::support::counter_sum(&b.metrics(), "batchnotify_kube_requests_total");
+    eventually(
+        "the follower to ask for the lease again",
+        Duration::from_secs(30),
+        || async {
+            let metrics = b.metrics();
+            (crate::support::counter_sum(&metrics, "batchnotify_kube_requests_total") > asked + 1
+                && metrics.lines().any(|l| l.trim() == "batchnotify_leader 0"))
+            .then_some(())
+        },
+    )
+    .await;
     assert!(
         !emulator_requests(&a.access_key).is_empty(),
         "the leader reconciled"

@@ -429,11 +429,11 @@ async fn updates_in_place_drift_is_corrected_and_steady_state_writes_nothing() {
     let old_def = first.job_definition_arn.clone().expect("job definition");
 
     // Steady state: two resyncs with no drift make no AWS write and no status write.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = emulator_requests(&op.access_key);
+    let before = op.settled_requests().await;
     let rv_before = ctx.api().get(&name).await.expect("get").resource_version();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = emulator_requests(&op.access_key);
+    let passes = op.reconciles();
+    op.reconciled_beyond(passes + 1).await;
+    let after = op.settled_requests().await;
     let delta: BTreeMap<String, u64> = after
         .iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
@@ -577,7 +577,7 @@ async fn ownership_conflicts_stall_and_adoption_is_explicit() {
         .expect("foreign topic");
     let foreign_arn = foreign.topic_arn().unwrap_or_default().to_string();
 
-    let _op = ctx.operator(&[]);
+    let op = ctx.operator(&[]);
     let mut obj = example("existing-arns.yaml");
     obj["metadata"]["name"] = json!("owned");
     obj["spec"]["jobQueue"] = json!({"arn": existing.queue});
@@ -631,8 +631,10 @@ async fn ownership_conflicts_stall_and_adoption_is_explicit() {
 
     // Adoption is refused for another object's resource even when asked...
     obj["metadata"]["annotations"] = json!({"batchnotify.dev/adopt": "true"});
+    let reconciled = op.reconciles();
     ctx.apply(&obj).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The annotation's reconcile has ended (and refused again).
+    op.reconciled_beyond(reconciled).await;
     assert_eq!(
         sns_tags(&ctx, &foreign_arn)
             .await
@@ -643,8 +645,9 @@ async fn ownership_conflicts_stall_and_adoption_is_explicit() {
 
     // ...but an untagged one (made by hand) is adopted and retagged when asked.
     obj["metadata"]["annotations"] = json!({});
+    let reconciled = op.reconciles();
     ctx.apply(&obj).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    op.reconciled_beyond(reconciled).await;
     sns.delete_topic()
         .topic_arn(&foreign_arn)
         .send()

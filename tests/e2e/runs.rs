@@ -212,9 +212,20 @@ async fn one_execution_per_trigger_value_and_history_is_bounded() {
         .clone()
         .and_then(|s| s.state_machine_arn)
         .expect("machine");
-    // Re-applying the same manifest (GitOps does, all day) starts nothing more.
-    ctx.apply(&obj).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Re-applying the same manifest (GitOps does, all day) is no write at
+    // all: nothing for the operator to react to, so nothing more starts.
+    // (A status write of the operator's between the read and the apply
+    // moves the version: read again.)
+    crate::support::eventually(
+        "a re-apply of the same manifest to change nothing",
+        Duration::from_secs(30),
+        || async {
+            let before = ctx.api().get("nightly").await.ok()?.resource_version();
+            let after = ctx.apply(&obj).await.resource_version();
+            (before == after).then_some(())
+        },
+    )
+    .await;
     assert_eq!(executions(&ctx, &machine).await.len(), 1);
 
     for (i, trigger) in ["b", "c"].iter().enumerate() {
@@ -285,9 +296,10 @@ async fn a_crash_around_start_execution_never_duplicates_a_run() {
         Some(name.clone())
     );
 
-    // Killed after the status write: a restart starts nothing either.
+    // Killed after the status write: a restart starts nothing either, once
+    // its first pass over the object has ended.
     op.restart(2);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    op.reconciled_beyond(0).await;
     assert_eq!(executions(&ctx, &machine).await, [name]);
     assert!(!op.logs().contains("panicked"), "{}", op.logs());
 }

@@ -124,7 +124,7 @@ async fn a_role_still_propagating_is_role_propagating_then_ready() {
 #[tokio::test]
 async fn a_job_held_runnable_is_shown_running_never_lost() {
     let ctx = Ctx::new("strict-held").await;
-    let _op = ctx.operator(&[]);
+    let op = ctx.operator(&[]);
     let mut obj = over_existing(&ctx, &format!("job-{HOLD_MARKER}")).await;
     obj["spec"]["run"] = json!({"trigger": "1"});
     ctx.apply(&obj).await;
@@ -141,8 +141,10 @@ async fn a_job_held_runnable_is_shown_running_never_lost() {
         .and_then(|s| s.last_run)
         .map(|r| r.execution_arn)
         .expect("execution");
-    // Well past the emulator's job steps: still running, in AWS and in status.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Past several polls of the execution (each a reconcile): still
+    // running, in AWS and in status.
+    let polled = op.reconciles();
+    op.reconciled_beyond(polled + 4).await;
     let sfn = aws_sdk_sfn::Client::new(&ctx.aws);
     let described = sfn
         .describe_execution()

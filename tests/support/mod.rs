@@ -673,6 +673,59 @@ impl Operator {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Its /metrics text (empty while it does not answer).
+    pub fn metrics(&self) -> String {
+        try_http("GET", &format!("{}/metrics", self.admin)).unwrap_or_default()
+    }
+
+    /// Reconciles this process has finished, whatever their result (0 while it
+    /// does not answer, and after a restart until its first one ends).
+    pub fn reconciles(&self) -> u64 {
+        counter_sum(&self.metrics(), "batchnotify_reconciles_total")
+    }
+
+    /// Waits until this process has finished more than `n` reconciles: the
+    /// event an absence assertion waits for ("nothing more happened" holds
+    /// only once the operator has looked again since).
+    pub async fn reconciled_beyond(&self, n: u64) {
+        eventually(
+            &format!("the operator to finish reconcile {}", n + 1),
+            Duration::from_secs(60),
+            || async { (self.reconciles() > n).then_some(()) },
+        )
+        .await
+    }
+
+    /// The emulator's count of this operator's requests, read at a moment
+    /// when it equals the operator's own count of requests sent
+    /// (`batchnotify_aws_requests_sent_total` unchanged across the read): no
+    /// request on its way, so a later difference is calls made after it.
+    pub async fn settled_requests(&self) -> std::collections::BTreeMap<String, u64> {
+        eventually(
+            "the emulator's and the operator's request counts to agree",
+            Duration::from_secs(60),
+            || async {
+                let before = counter_sum(&self.metrics(), "batchnotify_aws_requests_sent_total");
+                let arrived = emulator_requests(&self.access_key);
+                let after = counter_sum(&self.metrics(), "batchnotify_aws_requests_sent_total");
+                (before == after && arrived.values().sum::<u64>() == after).then_some(arrived)
+            },
+        )
+        .await
+    }
+}
+
+/// The sum of a counter family's series in a Prometheus text exposition.
+pub fn counter_sum(metrics: &str, family: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(family)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 impl Drop for Operator {
