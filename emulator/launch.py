@@ -1,6 +1,10 @@
 """How the launcher's tests start it: with a clean environment (the machine's
 AWS settings, CA bundles and profiles must not leak in) and the root key, and
-read its `READY <port>` line."""
+read its `READY <port>` line.
+
+The helpers act as the root user of 123456789012 unless given `account`
+(the root user of that account: moto's `x-moto-account-id` header, see
+moto_launcher.py) or `credentials` (another principal's keys)."""
 
 from __future__ import annotations
 
@@ -56,11 +60,30 @@ def stop(*procs: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def client(service: str, endpoint: str):
-    """A boto3 client for the launcher at `endpoint`, in the tests' region."""
+DEFAULT_ACCOUNT = "123456789012"
+ACCOUNT_HEADER = "x-moto-account-id"
+
+
+def act_in(boto_client, account: str):
+    """Makes a root-key client act as the root user of `account`: each request
+    carries moto's x-moto-account-id header (strict mode honours it for the
+    root key only). Returns the client."""
+
+    def name_account(request, **_):
+        request.headers[ACCOUNT_HEADER] = account
+
+    boto_client.meta.events.register("before-sign.*.*", name_account)
+    return boto_client
+
+
+def client(service: str, endpoint: str, account: str | None = None, config=None, **credentials):
+    """A boto3 client for the launcher at `endpoint`, in the tests' region: the
+    root user's (of `account` if given), or the principal's whose
+    `credentials` (aws_access_key_id, ...) are given."""
     import boto3
 
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+    made = boto3.client(service, region_name=REGION, endpoint_url=endpoint, config=config, **credentials)
+    return act_in(made, account) if account else made
 
 
 def suffix() -> str:
@@ -89,7 +112,9 @@ STATES_TRUST = {
 }
 
 
-def state_machine(endpoint: str, definition: dict | str, name: str | None = None) -> str:
+def state_machine(
+    endpoint: str, definition: dict | str, name: str | None = None, account: str | None = None
+) -> str:
     """Creates a state machine with a new role Step Functions may assume, retrying
     while the role propagates (strict mode), as a user's tooling must on AWS."""
     import json
@@ -97,11 +122,11 @@ def state_machine(endpoint: str, definition: dict | str, name: str | None = None
 
     import botocore.exceptions
 
-    role = client("iam", endpoint).create_role(
+    role = client("iam", endpoint, account).create_role(
         RoleName=f"sm-{suffix()}", AssumeRolePolicyDocument=json.dumps(STATES_TRUST)
     )["Role"]["Arn"]
     text = definition if isinstance(definition, str) else json.dumps(definition)
-    sfn = client("stepfunctions", endpoint)
+    sfn = client("stepfunctions", endpoint, account)
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -133,21 +158,23 @@ def history(endpoint: str, execution_arn: str) -> list[dict]:
     return [event for page in pages for event in page["events"]]
 
 
-def sqs_subscriber(endpoint: str, topic_arn: str) -> str:
+def sqs_subscriber(endpoint: str, topic_arn: str, account: str | None = None) -> str:
     """A new SQS queue subscribed to the topic with raw delivery (the body is the
     published Message, byte for byte); returns its URL."""
-    sqs, sns = client("sqs", endpoint), client("sns", endpoint)
+    sqs, sns = client("sqs", endpoint, account), client("sns", endpoint, account)
     url = sqs.create_queue(QueueName=f"sub-{suffix()}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
     return url
 
 
-def received(endpoint: str, queue_url: str, count: int = 1, timeout: float = 10.0) -> list[str]:
+def received(
+    endpoint: str, queue_url: str, count: int = 1, timeout: float = 10.0, account: str | None = None
+) -> list[str]:
     """The bodies of `count` messages from the queue (fails if fewer arrive)."""
     import time
 
-    sqs = client("sqs", endpoint)
+    sqs = client("sqs", endpoint, account)
     bodies: list[str] = []
     deadline = time.monotonic() + timeout
     while len(bodies) < count:
@@ -164,11 +191,17 @@ BATCH_SERVICE_ROLE = (
 )
 
 
-def batch_queue(endpoint: str, name: str) -> str:
+def batch_service_role(account: str = DEFAULT_ACCOUNT) -> str:
+    """The Batch service-linked role's ARN in `account`."""
+    return BATCH_SERVICE_ROLE.replace(DEFAULT_ACCOUNT, account)
+
+
+def batch_queue(endpoint: str, name: str, account: str | None = None) -> str:
     """An ENABLED job queue on a new unmanaged compute environment, both VALID."""
-    batch = client("batch", endpoint)
+    batch = client("batch", endpoint, account)
     ce = batch.create_compute_environment(
-        computeEnvironmentName=name, type="UNMANAGED", state="ENABLED", serviceRole=BATCH_SERVICE_ROLE
+        computeEnvironmentName=name, type="UNMANAGED", state="ENABLED",
+        serviceRole=batch_service_role(account or DEFAULT_ACCOUNT),
     )["computeEnvironmentArn"]
     wait_for(
         lambda: batch.describe_compute_environments(computeEnvironments=[ce])["computeEnvironments"][0]["status"],
@@ -185,9 +218,9 @@ def batch_queue(endpoint: str, name: str) -> str:
     return queue
 
 
-def container_job_definition(endpoint: str, name: str) -> str:
+def container_job_definition(endpoint: str, name: str, account: str | None = None) -> str:
     """An EC2 container job definition (busybox echo)."""
-    return client("batch", endpoint).register_job_definition(
+    return client("batch", endpoint, account).register_job_definition(
         jobDefinitionName=name,
         type="container",
         containerProperties={

@@ -26,7 +26,39 @@ every `batch:submitJob(.sync)` task fails with `States.Runtime`. This launcher:
   what a client (the operator, under its own access key) asked of AWS;
 * turns on Step Functions execution and Docker-free Batch before anything is
   created, and makes `MOTO_PORT` equal the port it serves, because the
-  interpreter calls Batch and SNS at `http://localhost:$MOTO_PORT`.
+  interpreter calls Batch and SNS at `http://localhost:$MOTO_PORT`;
+* makes the interpreter's task calls act in the account of the role they run
+  with (the state machine's, or a task's `Credentials.RoleArn`), as on AWS:
+  stock moto signs them with the key "ak", which moto maps to 123456789012,
+  so an execution in another account submitted its Batch job and published
+  to SNS in 123456789012 (`patch_interpreter_account`);
+* names an execution StartExecution was given no name for with a UUID, as
+  AWS does (moto's interpreter named it `None`);
+* serves `GET /_batchnotify/principals`: each access key the emulator knows
+  -> `{"arn", "account", "type"}` (root, user, or assumed-role, with `role` and
+  `expiration`), to tell whose requests `/_batchnotify/requests` counted.
+
+Accounts. Resources live per account, as moto keeps them. An IAM user's key
+acts in the account the user was created in; an assumed role's credentials
+act in the role's account (moto resolves an access key to its account:
+`moto.iam.models.get_account_id_from`). The root key `testing` acts as the
+root user of 123456789012, or of the account a request names with moto's
+header `x-moto-account-id: 222222222222` (strict mode honours that header for
+the root key only). So a test, as an administrator, creates a role and its
+policies in account B with the root key and that header, e.g. with boto3:
+
+    iam = boto3.client("iam", ...)  # AWS_ACCESS_KEY_ID=testing
+    iam.meta.events.register("before-sign.*.*",
+        lambda request, **_: request.headers.__setitem__("x-moto-account-id", B))
+
+creates an IAM user (and its access key) in 123456789012 with the root key
+and no header, lets that user `sts:AssumeRole` (and `sts:TagSession` to pass
+session tags) on the role's ARN, and names the user (or its account) in the
+role's trust policy, with `sts:ExternalId` conditions as a third-party role
+has them. The Batch service-linked role exists in 123456789012 from the start
+and in any other account from its first CreateComputeEnvironment, as AWS
+creates it. `GET /_batchnotify/network?region=R&account=A` serves account A's
+default VPC (123456789012's without `account`).
 
 It prints one line, `READY <port>`, on stdout once it serves requests (and
 writes the port to `--port-file` if given), then serves until SIGTERM/SIGINT.
@@ -34,14 +66,20 @@ writes the port to `--port-file` if given), then serves until SIGTERM/SIGINT.
 is necessary.
 
 Strict mode is the default: the strict_*.py modules make the emulator refuse
-what AWS refuses (IAM, quotas, paging, eventual consistency, Batch lifecycle,
-Step Functions' context object and intrinsic functions; see each module). `--lenient` turns every strict rule off; `--no-rule NAME`
-turns one off; `--delays fast|realistic` and `--delay NAME=SECONDS` set delays.
+what AWS refuses (IAM, STS trust policies and credential expiry, quotas,
+paging, eventual consistency, Batch lifecycle, Step Functions' context object
+and intrinsic functions; see each module). `--lenient` turns every strict rule
+off; `--no-rule NAME` turns one off; `--delays fast|realistic` and
+`--delay NAME=SECONDS` set delays. For the emulator's own tests,
+`--sqs-deleted-recently-seconds N` shortens SQS's 60 s name reuse window and
+`--assumed-role-seconds N` caps the lifetime of AssumeRole's credentials (the
+Expiration it answers says so), so that expiry shows in seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -212,6 +250,91 @@ def patch_job_definition_lookup() -> None:
     BatchBackend.get_job_definition = get_job_definition
 
 
+def patch_interpreter_account() -> None:
+    """The interpreter's task calls (batch:submitJob, sns:publish, ...) act in
+    the account of the role they run with. On AWS a task's call is made with
+    the state machine's role (or the task's Credentials.RoleArn), so it acts in
+    that role's account:
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-access-cross-acct-resources.html
+    moto's interpreter signs every call with the key "ak"
+    (moto/stepfunctions/parser/asl/utils/boto_client.py), which moto maps to
+    its default account 123456789012: an execution in another account ran its
+    tasks against 123456789012's resources. Its calls now carry moto's
+    x-moto-account-id header naming the role's account."""
+    import pathlib
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    if getattr(original, "_batchnotify", False):
+        return
+    role_account = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/")
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        client = original(region=region, service=service, state_credentials=state_credentials)
+        match = role_account.match(str(getattr(state_credentials, "role_arn", None) or ""))
+        if match:
+            account = match.group(1)
+
+            def name_account(request: Any, **_: Any) -> None:
+                request.headers["x-moto-account-id"] = account
+
+            client.meta.events.register("before-sign.*.*", name_account)
+        return client
+
+    boto_client_for._batchnotify = True
+    boto_client.boto_client_for = boto_client_for
+    # The interpreter's modules imported the function by name: rebind it there.
+    root = pathlib.Path(boto_client.__file__).resolve().parents[2]  # .../stepfunctions/parser
+    for path in root.rglob("*.py"):
+        if "import boto_client_for" not in path.read_text(encoding="utf-8", errors="replace"):
+            continue
+        relative = path.relative_to(root.parent.parent).with_suffix("")
+        name = "moto." + ".".join(relative.parts)
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # a module this moto cannot import is never used either
+            continue
+        if getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for
+
+
+def patch_execution_name() -> None:
+    """StartExecution without a name: "If you don't provide a name for the
+    execution, Step Functions automatically generates a universally unique
+    identifier (UUID) as the execution name."
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html
+    moto's interpreter backend named such an execution None (its ARN ended
+    ":None", and a second one was refused as a duplicate)."""
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
+def patch_batch_service_linked_role() -> None:
+    """AWS creates the Batch service-linked role in an account when a compute
+    environment is first created there ("AWS Batch creates the service-linked
+    role for you when you create a compute environment"):
+    https://docs.aws.amazon.com/batch/latest/userguide/using-service-linked-roles.html
+    moto requires a compute environment's serviceRole to exist."""
+    from moto.batch.models import BatchBackend
+
+    original = BatchBackend.create_compute_environment
+
+    def create_compute_environment(self: Any, *args: Any, **kwargs: Any) -> Any:
+        create_batch_service_linked_role(self.account_id)
+        return original(self, *args, **kwargs)
+
+    BatchBackend.create_compute_environment = create_compute_environment
+
+
 def json_response(start_response: Any, value: Any) -> list[bytes]:
     body = json.dumps(value).encode()
     # A Content-Length keeps the server from chunking: plain HTTP clients can read it.
@@ -262,8 +385,14 @@ class RequestCounter:
         if environ.get("PATH_INFO") == NETWORK_PATH:
             from urllib.parse import parse_qs
 
-            region = parse_qs(environ.get("QUERY_STRING", "")).get("region", ["us-east-1"])[0]
-            return json_response(start_response, default_network(region))
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            region = query.get("region", ["us-east-1"])[0]
+            account = query.get("account", [ACCOUNT])[0]
+            return json_response(start_response, default_network(region, account))
+        if environ.get("PATH_INFO") == PRINCIPALS_PATH:
+            import strict_access
+
+            return json_response(start_response, strict_access.principals())
         if environ.get("PATH_INFO") == self.PATH:
             if environ.get("REQUEST_METHOD") == "DELETE":
                 with self.lock:
@@ -285,14 +414,16 @@ class RequestCounter:
 
 
 NETWORK_PATH = "/_batchnotify/network"
-ACCOUNT = "123456789012"
+PRINCIPALS_PATH = "/_batchnotify/principals"
+ACCOUNT = "123456789012"  # the root key's account without x-moto-account-id
 
 
-def default_network(region: str) -> dict:
-    """The default VPC's subnets and security groups (moto creates them per region)."""
+def default_network(region: str, account: str = ACCOUNT) -> dict:
+    """The default VPC's subnets and security groups (moto creates them per
+    account and region)."""
     from moto.ec2.models import ec2_backends
 
-    ec2 = ec2_backends[ACCOUNT][region]
+    ec2 = ec2_backends[account][region]
     vpc = ec2.get_vpc(ec2.default_vpc.id) if getattr(ec2, "default_vpc", None) else None
     subnets = sorted(s.id for s in ec2.describe_subnets() if vpc is None or s.vpc_id == vpc.id)
     groups = sorted(
@@ -301,10 +432,21 @@ def default_network(region: str) -> dict:
     return {"subnets": subnets, "securityGroupIds": groups}
 
 
-def create_batch_service_linked_role() -> None:
+_SLR_LOCK = threading.Lock()
+
+
+def create_batch_service_linked_role(account: str = ACCOUNT) -> None:
+    """The Batch service-linked role in `account`, unless it exists."""
     from moto.iam.models import iam_backends
 
-    iam = iam_backends[ACCOUNT]["global"]
+    iam = iam_backends[account]["global"]
+    with _SLR_LOCK:
+        if any(r.name == "AWSServiceRoleForBatch" for r in iam.get_roles()):
+            return
+        _create_batch_service_linked_role(iam)
+
+
+def _create_batch_service_linked_role(iam: Any) -> None:
     iam.create_role(
         role_name="AWSServiceRoleForBatch",
         assume_role_policy_document=json.dumps(
@@ -433,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
         patch_create_state_machine()
         patch_batch_failure_switch(re.compile(args.fail_jobs_matching))
         patch_job_definition_lookup()
+        patch_interpreter_account()
+        patch_execution_name()
+        patch_batch_service_linked_role()
 
     if not args.lenient:
         patch_stop_execution()

@@ -41,7 +41,8 @@ Strict rules (`--lenient` turns them off, `--no-rule NAME` one of them):
   resources as the Service Authorization Reference has them, denials come in each
   service's shape, EventBridge and SQS have their published quotas, and
   ListRules / ListTargetsByRule / ListRuleNamesByTarget answer `--page-size`
-  items a page. See `extend_access`.
+  items a page; ``sts-expiry`` answers SQS's ExpiredToken. Resources are named
+  in the caller's account. See `extend_access`.
 """
 
 from __future__ import annotations
@@ -625,7 +626,6 @@ def extend_access(sa: Any) -> None:
     if getattr(sa, "_batchnotify_events", False):
         return
     sa._XML_NS.setdefault("sqs", SQS_XML_NS)
-    account = sa.ACCOUNT
 
     # SQS takes both protocols: JSON (X-Amz-Target: AmazonSQS.Op) and query
     # (Action=Op, form-encoded). botocore's model says JSON only.
@@ -651,9 +651,9 @@ def extend_access(sa: Any) -> None:
 
     def resources(call: Any) -> list[str]:
         if call.service == "events":
-            return events_resources(call, account)
+            return events_resources(call, call.account)
         if call.service == "sqs":
-            return sqs_resources(call, account)
+            return sqs_resources(call, call.account)
         return original_resources(call)
 
     sa.resources = resources
@@ -686,6 +686,18 @@ def extend_access(sa: Any) -> None:
 
     sa.throttled_response = throttled_response
 
+    # Expired credentials: SQS answers the query code ExpiredToken (HTTP 403),
+    # in its JSON protocol in x-amzn-query-error as its other errors.
+    #   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html
+    original_expired = sa.expired_response
+
+    def expired_response(start_response: Any, call: Any) -> Any:
+        if call.service == "sqs":
+            return sqs_error(sa, start_response, call, "ExpiredToken", sa.EXPIRED_TOKEN_MESSAGE, 403)
+        return original_expired(start_response, call)
+
+    sa.expired_response = expired_response
+
     # PutRule / PutTargets pass roles to EventBridge.
     #   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html
     original_passed = sa.passed_roles
@@ -698,7 +710,7 @@ def extend_access(sa: Any) -> None:
             roles.append(call.params["RoleArn"])
         if call.operation == "PutTargets":
             roles += [t["RoleArn"] for t in call.params.get("Targets") or [] if isinstance(t, dict) and t.get("RoleArn")]
-        return [(sa.role_arn(r), EVENTS_PRINCIPAL) for r in roles]
+        return [(sa.role_arn(r, call.account), EVENTS_PRINCIPAL) for r in roles]
 
     sa.passed_roles = passed_roles
 
@@ -716,9 +728,8 @@ def extend_access(sa: Any) -> None:
             self.on["iam"] and call.service == "sqs" and call.operation == "CreateQueue" and tagged
         ):
             return refused
-        context = {"aws:username": identity.name, "aws:principalarn": identity.arn,
-                   "aws:principalaccount": account, "aws:requestedregion": call.region}
-        for resource in sqs_resources(call, account):
+        context = dict(sa.principal_context(identity), **{"aws:requestedregion": call.region})
+        for resource in sqs_resources(call, call.account):
             verdict = sa.evaluate(identity.documents, "sqs:TagQueue", resource, context)
             if verdict != "allow":
                 return denied_response(start_response, call, identity.arn, "sqs:TagQueue", resource, verdict == "deny")

@@ -350,7 +350,7 @@ impl Context {
         let event = Event {
             type_,
             reason: reason.to_string(),
-            note: Some(note),
+            note: Some(event_note(note)),
             action: action.to_string(),
             secondary: None,
         };
@@ -416,6 +416,24 @@ impl Context {
             .await
             .map(|_| ())
     }
+}
+
+/// The API server refuses an Event whose note is over 1024 bytes (an AWS
+/// error with its whole chain of sources can be longer): such a note is cut
+/// at a character boundary, marked with an ellipsis; the condition keeps the
+/// whole message.
+const EVENT_NOTE_LIMIT: usize = 1024;
+
+fn event_note(note: String) -> String {
+    if note.len() <= EVENT_NOTE_LIMIT {
+        return note;
+    }
+    let ellipsis = "…";
+    let mut end = EVENT_NOTE_LIMIT - ellipsis.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &note[..end])
 }
 
 /// The longest object name kube's Recorder can name an Event after:
@@ -590,6 +608,15 @@ mod tests {
 
     fn cleanup_failed(e: Error) -> Error {
         Error::Finalizer(Box::new(finalizer::Error::CleanupFailed(e)))
+    }
+
+    #[test]
+    fn event_notes_fit_the_api_servers_limit() {
+        assert_eq!(event_note("short".into()), "short");
+        let long = "é".repeat(700);
+        let cut = event_note(long.clone());
+        assert!(cut.len() <= EVENT_NOTE_LIMIT, "{}", cut.len());
+        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
     }
 
     #[test]

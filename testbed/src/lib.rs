@@ -497,6 +497,11 @@ current-context: testbed
             .arg(FAIL_MARKER)
             .arg("--hold-runnable-matching")
             .arg(HOLD_MARKER)
+            // Assumed-role sessions last 30 s at most: a test sees a role that
+            // can no longer be assumed within a minute (the SDK renews 10 s
+            // before expiry), not an hour.
+            .arg("--assumed-role-seconds")
+            .arg("30")
             .args(
                 std::env::var(EMULATOR_ARGS_ENV)
                     .unwrap_or_default()

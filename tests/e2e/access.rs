@@ -11,7 +11,7 @@ use batchnotify::desired::names::Names;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::support::{Ctx, batch_stack, example};
+use crate::support::{Ctx, Operator, Principal, Root, batch_stack, batch_stack_in, example};
 
 /// A cluster-scoped AccessGrant named after the test's namespace (tests share
 /// one API server), applied with server-side apply as an admin would.
@@ -361,4 +361,307 @@ async fn deny_unless_granted_and_grants_never_add_up() {
         Some(by_name.clone())
     );
     delete_grant(&ctx, &by_name).await;
+}
+
+const TEAM_ACCOUNT: &str = "222222222222";
+
+/// A shipped IAM document with its placeholders filled in.
+fn shipped(file: &str, replace: &[(&str, &str)]) -> Value {
+    let mut text = std::fs::read_to_string(crate::support::repo(file))
+        .unwrap_or_else(|e| panic!("read {file}: {e}"));
+    for (from, to) in replace {
+        text = text.replace(from, to);
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The operator's user: the shipped operator policy and the shipped
+/// assume-role policy together (operator identity and team roles).
+fn operator_with_assume_role() -> Value {
+    let mut policy = crate::support::operator_policy();
+    let assume = shipped("deploy/iam/operator-assume-role-policy.json", &[]);
+    if let (Some(all), Some(more)) = (
+        policy["Statement"].as_array_mut(),
+        assume["Statement"].as_array(),
+    ) {
+        all.extend(more.iter().cloned());
+    }
+    policy
+}
+
+/// Sets the team role's trust policy: the operator's user, with `external_id`.
+async fn trust(team: &Root, role: &str, operator_arn: &str, external_id: &str) {
+    let policy = shipped(
+        "deploy/iam/team-role-trust-policy.json",
+        &[
+            (
+                "arn:aws:iam::111111111111:role/batchnotify-operator",
+                operator_arn,
+            ),
+            ("prod-team-a-4f7d2c91", external_id),
+            ("\"prod\"", "\"test\""),
+        ],
+    );
+    team.iam
+        .update_assume_role_policy()
+        .role_name(role)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("update the team role's trust policy");
+}
+
+/// A team in account B: its namespace's grant names a role there; the sample
+/// is created, run and notified in B, and deleted from B — and a role that can
+/// no longer be assumed keeps the finalizer, says why, and recovers.
+#[tokio::test]
+async fn a_team_in_another_account_runs_the_sample_there() {
+    let ctx = Ctx::new("access-account-b").await;
+    let p = ctx.prefix.clone();
+    let team = Root::new(&ctx.aws, Some(TEAM_ACCOUNT));
+    let operator = Principal::create(&format!("op-{}", ctx.ns), &operator_with_assume_role());
+    let operator_arn = format!("arn:aws:iam::123456789012:user/{}", operator.user);
+
+    // The team's admin, in B: the role the grant names, its permissions and
+    // trust (the shipped templates), a queue and job definition, a subscriber.
+    let role = format!("batchnotify-{p}");
+    let external_id = format!("ext-{p}");
+    let placeholder = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": operator_arn}, "Action": "sts:AssumeRole"
+    }]});
+    let role_arn = team
+        .iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(placeholder.to_string())
+        .send()
+        .await
+        .expect("create the team role")
+        .role()
+        .map(|r| r.arn().to_string())
+        .unwrap_or_default();
+    assert!(
+        role_arn.starts_with(&format!("arn:aws:iam::{TEAM_ACCOUNT}:role/")),
+        "{role_arn}"
+    );
+    team.iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("batchnotify")
+        .policy_document(shipped("deploy/iam/team-role-policy.json", &[]).to_string())
+        .send()
+        .await
+        .expect("the team role's permissions");
+    trust(&team, &role, &operator_arn, &external_id).await;
+    let (queue, definition) = batch_stack_in(&ctx.aws, Some(TEAM_ACCOUNT), &p, "job").await;
+    assert!(queue.contains(&format!(":{TEAM_ACCOUNT}:")), "{queue}");
+    let subscriber = team
+        .sqs
+        .create_queue()
+        .queue_name(format!("{p}-notified"))
+        .send()
+        .await
+        .expect("subscriber queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let subscriber_arn = format!("arn:aws:sqs:us-east-1:{TEAM_ACCOUNT}:{p}-notified");
+
+    let grant_name = grant(
+        &ctx,
+        json!({
+            "namespaces": {"names": [ctx.ns]},
+            "identity": {"assumeRole": {"roleArn": role_arn, "externalId": external_id}},
+            "references": {
+                "jobQueues": [format!("arn:aws:batch:*:{TEAM_ACCOUNT}:job-queue/{p}-*")],
+                "jobDefinitions": [format!("arn:aws:batch:*:{TEAM_ACCOUNT}:job-definition/{p}-*")],
+            },
+            "managed": ["Topic"],
+        }),
+    )
+    .await;
+    let op = Operator::start_as(&ctx.ns, operator, &[], &[]);
+
+    let mut obj = object(
+        "team",
+        &queue,
+        &definition,
+        json!({"managed": {"subscriptions": [{"protocol": "sqs", "endpoint": subscriber_arn}]}}),
+    );
+    obj["spec"]["run"] = json!({"trigger": "1"});
+    obj["spec"]["deletionPolicy"] = json!("Delete");
+    ctx.apply(&obj).await;
+    let done = ctx
+        .wait("team", "the run's outcome", Duration::from_secs(90), |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.last_run.as_ref())
+                .is_some_and(|r| r.outcome.is_some())
+        })
+        .await;
+    let status = done.status.clone().expect("status");
+    assert_eq!(status.account_id.as_deref(), Some(TEAM_ACCOUNT));
+    assert_eq!(
+        status.access.as_ref().and_then(|a| a.role_arn.as_deref()),
+        Some(role_arn.as_str())
+    );
+    let machine = status.state_machine_arn.clone().expect("machine");
+    let topic_arn = status.topic_arn.clone().expect("topic");
+    for arn in [
+        &machine,
+        &topic_arn,
+        status.role_arn.as_ref().expect("role"),
+    ] {
+        assert!(arn.contains(&format!(":{TEAM_ACCOUNT}:")), "{arn} not in B");
+    }
+    assert_eq!(
+        status
+            .last_run
+            .as_ref()
+            .and_then(|r| r.outcome)
+            .map(|o| format!("{o:?}")),
+        Some("Succeeded".into()),
+        "{status:?}"
+    );
+    // In B, with the ownership tags; not in A.
+    let tags = team
+        .sfn
+        .list_tags_for_resource()
+        .resource_arn(&machine)
+        .send()
+        .await
+        .expect("the state machine in B");
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == Some("batchnotify.dev/namespace")
+                && t.value() == Some(ctx.ns.as_str())),
+        "{tags:?}"
+    );
+    let in_a = aws_sdk_sfn::Client::new(&ctx.aws)
+        .describe_state_machine()
+        .state_machine_arn(machine.replace(TEAM_ACCOUNT, "123456789012"))
+        .send()
+        .await;
+    assert!(in_a.is_err(), "a state machine in A");
+    // The notification reached B's subscriber.
+    let delivered =
+        crate::support::eventually("the notification in B", Duration::from_secs(30), || async {
+            let got = team
+                .sqs
+                .receive_message()
+                .queue_url(&subscriber)
+                .send()
+                .await
+                .ok()?;
+            let body = got.messages().first()?.body()?.to_string();
+            Some(body)
+        })
+        .await;
+    assert!(delivered.contains("succeeded"), "{delivered}");
+
+    // The team's admin withdraws the operator's trust (another external ID):
+    // once the session expires, deletion keeps the finalizer and says why.
+    trust(&team, &role, &operator_arn, "not-the-grants").await;
+    sessions_expired(&role_arn).await;
+    ctx.api()
+        .delete("team", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let events = crate::support::eventually(
+        "AssumeRoleFailed on deletion",
+        Duration::from_secs(90),
+        || async {
+            let events = ctx.events("team").await;
+            events
+                .iter()
+                .any(|(r, _)| r == "AssumeRoleFailed")
+                .then_some(events)
+        },
+    )
+    .await;
+    let note = events
+        .iter()
+        .find(|(r, _)| r == "AssumeRoleFailed")
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    assert!(
+        note.contains(&role_arn) || note.contains("AssumeRole"),
+        "{note}"
+    );
+    let held = ctx.api().get("team").await.expect("still there");
+    assert!(
+        held.metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|x| x == "batchnotify.dev/cleanup")),
+        "the finalizer stays"
+    );
+    assert!(
+        team.sfn
+            .describe_state_machine()
+            .state_machine_arn(&machine)
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // Trust restored: deletion completes, in B, leaving nothing there.
+    trust(&team, &role, &operator_arn, &external_id).await;
+    ctx.wait_gone("team").await;
+    assert!(
+        team.sfn
+            .describe_state_machine()
+            .state_machine_arn(&machine)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        team.sns
+            .get_topic_attributes()
+            .topic_arn(&topic_arn)
+            .send()
+            .await
+            .is_err()
+    );
+    let names = Names::new("test", &ctx.ns, "team").expect("names");
+    assert!(
+        team.iam
+            .get_role()
+            .role_name(&names.role)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(!op.logs().contains("panicked"));
+    delete_grant(&ctx, &grant_name).await;
+}
+
+/// Waits until every session of `role` the emulator granted has expired (the
+/// bed caps sessions at 30 s: `--assumed-role-seconds`): from then on the
+/// role's principal has credentials only if AssumeRole succeeds again.
+async fn sessions_expired(role: &str) {
+    let url = format!(
+        "{}/_batchnotify/principals",
+        crate::support::bed().aws_endpoint
+    );
+    crate::support::eventually(
+        "the role's sessions to expire",
+        Duration::from_secs(90),
+        || async {
+            let body = crate::support::try_http("GET", &url)?;
+            let all: serde_json::Map<String, Value> = serde_json::from_str(&body).ok()?;
+            let now = jiff::Timestamp::now();
+            let live = all.values().any(|p| {
+                p["role"].as_str() == Some(role)
+                    && p["expiration"]
+                        .as_str()
+                        .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+                        .is_some_and(|e| e > now)
+            });
+            (!live).then_some(())
+        },
+    )
+    .await
 }

@@ -79,12 +79,76 @@ fn prune_old_runs(dir: &Path, keep: usize) {
 /// and a container job definition, made by hand the way a user's existing ones
 /// would be: `(queue ARN, job definition ARN)`. Names start with `prefix`.
 pub async fn batch_stack(aws: &SdkConfig, prefix: &str, job_definition: &str) -> (String, String) {
+    batch_stack_in(aws, None, prefix, job_definition).await
+}
+
+/// The emulator's root user acting in another account: every request
+/// carries `x-moto-account-id` (emulator/strict_access.py, "Accounts"), as
+/// a test fixture made by that account's own admin.
+#[derive(Debug, Clone)]
+pub struct ActAs(pub String);
+
+impl aws_sdk_sfn::config::Intercept for ActAs {
+    fn name(&self) -> &'static str {
+        "ActAs"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_sfn::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_sfn::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// Clients of the emulator's root user in `account` (the bed's own when `None`).
+pub struct Root {
+    pub iam: aws_sdk_iam::Client,
+    pub batch: aws_sdk_batch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sfn: aws_sdk_sfn::Client,
+}
+
+impl Root {
+    pub fn new(aws: &SdkConfig, account: Option<&str>) -> Root {
+        macro_rules! client {
+            ($sdk:ident) => {{
+                let mut b = $sdk::config::Builder::from(aws);
+                if let Some(a) = account {
+                    b = b.interceptor(ActAs(a.to_string()));
+                }
+                $sdk::Client::from_conf(b.build())
+            }};
+        }
+        Root {
+            iam: client!(aws_sdk_iam),
+            batch: client!(aws_sdk_batch),
+            sns: client!(aws_sdk_sns),
+            sqs: client!(aws_sdk_sqs),
+            sfn: client!(aws_sdk_sfn),
+        }
+    }
+}
+
+/// [`batch_stack`] in `account` (the bed's own when `None`).
+pub async fn batch_stack_in(
+    aws: &SdkConfig,
+    account: Option<&str>,
+    prefix: &str,
+    job_definition: &str,
+) -> (String, String) {
     use aws_sdk_batch::types::{
         CeState, CeType, ComputeEnvironmentOrder, ContainerProperties, JobDefinitionType, JqState,
         ResourceRequirement, ResourceType,
     };
-    let batch = aws_sdk_batch::Client::new(aws);
-    let iam = aws_sdk_iam::Client::new(aws);
+    let Root { batch, iam, .. } = Root::new(aws, account);
     let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"
     }]});
