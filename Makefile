@@ -21,6 +21,7 @@ test: testbed-deps lint
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 scripts/function-bars.py
 
 emulator-test: testbed-deps
 	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd deploy/iam

@@ -3,6 +3,8 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::reason::Reason;
+
 /// The AWS resources match the spec (kstatus reads this as "reconcile done").
 pub const READY: &str = "Ready";
 /// A change is being applied.
@@ -47,7 +49,7 @@ impl From<bool> for ConditionStatus {
 pub fn new_condition(
     type_: &str,
     status: impl Into<ConditionStatus>,
-    reason: &str,
+    reason: Reason,
     message: impl Into<String>,
     observed_generation: Option<i64>,
     now: Time,
@@ -55,7 +57,7 @@ pub fn new_condition(
     Condition {
         type_: type_.to_owned(),
         status: status.into().as_str().to_owned(),
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         message: message.into(),
         observed_generation,
         last_transition_time: now,
@@ -116,14 +118,14 @@ mod tests {
         let mut conditions = vec![new_condition(
             READY,
             true,
-            "Reconciled",
+            Reason::Reconciled,
             "",
             Some(1),
             at(10),
         )];
         let changed = set_condition(
             &mut conditions,
-            new_condition(READY, true, "Reconciled", "", Some(2), at(20)),
+            new_condition(READY, true, Reason::Reconciled, "", Some(2), at(20)),
         );
         assert!(changed, "observedGeneration changed");
         assert_eq!(conditions.len(), 1);
@@ -136,14 +138,14 @@ mod tests {
         let mut conditions = vec![new_condition(
             READY,
             true,
-            "Reconciled",
+            Reason::Reconciled,
             "ok",
             Some(1),
             at(10),
         )];
         let changed = set_condition(
             &mut conditions,
-            new_condition(READY, true, "Reconciled", "ok", Some(1), at(99)),
+            new_condition(READY, true, Reason::Reconciled, "ok", Some(1), at(99)),
         );
         assert!(!changed);
         assert_eq!(conditions[0].last_transition_time, at(10));
@@ -154,7 +156,7 @@ mod tests {
         let mut conditions = vec![new_condition(
             READY,
             true,
-            "Reconciled",
+            Reason::Reconciled,
             "",
             Some(1),
             at(10),
@@ -164,7 +166,7 @@ mod tests {
             new_condition(
                 READY,
                 ConditionStatus::False,
-                "AwsError",
+                Reason::AwsError,
                 "boom",
                 Some(1),
                 at(20)
@@ -177,13 +179,20 @@ mod tests {
 
     #[test]
     fn merge_appends_new_types_in_order() {
-        let mut conditions = vec![new_condition(READY, true, "Reconciled", "", None, at(1))];
+        let mut conditions = vec![new_condition(
+            READY,
+            true,
+            Reason::Reconciled,
+            "",
+            None,
+            at(1),
+        )];
         let changed = merge_conditions(
             &mut conditions,
             [
-                new_condition(RECONCILING, false, "Reconciled", "", None, at(2)),
-                new_condition(READY, true, "Reconciled", "", None, at(2)),
-                new_condition(RUN_SUCCEEDED, true, "JobSucceeded", "", None, at(2)),
+                new_condition(RECONCILING, false, Reason::Reconciled, "", None, at(2)),
+                new_condition(READY, true, Reason::Reconciled, "", None, at(2)),
+                new_condition(RUN_SUCCEEDED, true, Reason::Succeeded, "", None, at(2)),
             ],
         );
         assert!(changed);

@@ -3,6 +3,7 @@
 
 mod access;
 pub mod conditions;
+pub mod reason;
 mod schema;
 mod spec;
 mod status;

@@ -606,7 +606,9 @@ impl SubscriptionProtocol {
 /// `{jobUrl}` and `{executionUrl}` (AWS console links), `{executionName}`, `{namespace}`,
 /// `{name}`, `{trigger}`, `{scheduledTime}` and `{error}` (the Step Functions error, e.g.
 /// `States.TaskFailed`). A field the run does not have renders `null`. `{{` and `}}` are
-/// literal braces; any other brace is refused.
+/// literal braces, with or without placeholders; any other brace is refused, naming its
+/// character. A text stored before placeholders existed (0.2) that the rule refuses is
+/// published as written; `status.literalMessages` names it.
 #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Messages {
@@ -617,7 +619,7 @@ pub struct Messages {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 16384),
-        pattern(crate::desired::messages::PATTERN)
+        extend("x-kubernetes-validations" = [crate::desired::messages::admission_rule()])
     )]
     pub success: Option<String>,
 
@@ -627,7 +629,7 @@ pub struct Messages {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 16384),
-        pattern(crate::desired::messages::PATTERN)
+        extend("x-kubernetes-validations" = [crate::desired::messages::admission_rule()])
     )]
     pub failure: Option<String>,
 

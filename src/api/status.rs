@@ -35,6 +35,12 @@ pub struct BatchNotificationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<super::AccessStatus>,
 
+    /// Message fields published as written, braces and all: texts stored before placeholders
+    /// existed (0.2) that today's rule refuses. Edit the field to opt into placeholders (write
+    /// `{{` or `}}` for a literal brace); an edit must then satisfy the rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub literal_messages: Vec<String>,
+
     /// ARN of the Step Functions state machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine_arn: Option<String>,

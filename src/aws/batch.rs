@@ -257,13 +257,15 @@ impl Batch {
     }
 
     /// The first job named `job_name` created in `queue` at or after
-    /// `after_ms` (epoch milliseconds): how a run finds its job when the
-    /// execution's history does not name it yet.
+    /// `after_ms` (epoch milliseconds) that is not one of `claimed` (jobs
+    /// other runs hold): how a run finds its job when the execution's
+    /// history does not name it yet.
     pub async fn first_job_after(
         &self,
         queue: &str,
         job_name: &str,
         after_ms: i64,
+        claimed: &[String],
     ) -> Result<Option<String>> {
         let pages = pages(
             &self.budget,
@@ -286,6 +288,7 @@ impl Batch {
             .iter()
             .flat_map(|p| p.job_summary_list())
             .filter(|j| j.created_at().is_some_and(|c| c >= after_ms))
+            .filter(|j| !claimed.iter().any(|c| Some(c.as_str()) == j.job_id()))
             .min_by_key(|j| j.created_at())
             .and_then(|j| j.job_id().map(str::to_string)))
     }

@@ -12,6 +12,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::error::Problem;
+use crate::api::reason::Reason;
 use crate::api::{
     AccessGrant, AccessGrantSpec, AccessStatus, BatchNotification, BatchNotificationSpec,
 };
@@ -58,10 +59,9 @@ impl Grants {
             .flatten()
             .is_none()
         {
-            return Err(Problem::transient(
-                "AccessUnknown",
+            return Err(Problem::new(
+                Reason::AccessUnknown,
                 "cannot list AccessGrants and Namespaces yet: is the AccessGrant CRD installed, and may the operator list and watch accessgrants and namespaces?",
-                Duration::from_secs(10),
             ));
         }
         let labels = namespaces
@@ -70,6 +70,32 @@ impl Grants {
             .unwrap_or_default();
         let all = grants.state().iter().map(|g| (**g).clone()).collect();
         Ok((all, labels))
+    }
+
+    /// The grants selecting `namespace` now, as `name@resourceVersion`: what a
+    /// full pass was judged by ("" while the caches are not set).
+    pub fn fingerprint(&self, namespace: &str) -> String {
+        let (Some(grants), Some(namespaces)) = (self.grants.get(), self.namespaces.get()) else {
+            return String::new();
+        };
+        let labels = namespaces
+            .get(&ObjectRef::new(namespace))
+            .map(|ns| ns.labels().clone())
+            .unwrap_or_default();
+        let mut selecting: Vec<String> = grants
+            .state()
+            .iter()
+            .filter(|g| g.spec.namespaces.selects(namespace, &labels))
+            .map(|g| {
+                format!(
+                    "{}@{}",
+                    g.name_any(),
+                    g.resource_version().unwrap_or_default()
+                )
+            })
+            .collect();
+        selecting.sort();
+        selecting.join(",")
     }
 
     /// The objects a change of `grant` may concern: those in the namespaces
@@ -143,7 +169,7 @@ impl Access {
 
     fn refused(&self, refusal: &Refusal) -> Problem {
         let grant = self.grant.as_ref().map_or("", |(n, _)| n.as_str());
-        Problem::stalled(refusal.reason(), refusal.message(grant, &self.namespace))
+        Problem::new(refusal.reason(), refusal.message(grant, &self.namespace))
     }
 
     /// What the spec alone shows against the grant: region, ARNs, kinds to
@@ -240,15 +266,15 @@ pub async fn resolve(
             grant: Some((g.name_any(), g.spec.clone())),
             namespace,
         }),
-        Selection::Many(names) => Err(Problem::stalled(
-            "AccessAmbiguous",
+        Selection::Many(names) => Err(Problem::new(
+            Reason::AccessAmbiguous,
             format!(
                 "namespace {namespace} is selected by AccessGrants {}: grants never add up; a cluster admin must make exactly one select it",
                 names.join(", ")
             ),
         )),
-        Selection::None if require_grant => Err(Problem::stalled(
-            "AccessNotGranted",
+        Selection::None if require_grant => Err(Problem::new(
+            Reason::AccessNotGranted,
             format!(
                 "namespace {namespace}: no AccessGrant selects it, and the operator runs with --require-grant (deny unless granted): a cluster admin must create an AccessGrant naming namespace {namespace}"
             ),

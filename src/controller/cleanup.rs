@@ -4,10 +4,8 @@
 //! untouched. A resource someone else owns is never deleted.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 
 use kube::ResourceExt;
 
@@ -22,37 +20,20 @@ use super::managers::state_machine::StateMachineManager;
 use super::managers::topic::TopicManager;
 use super::managers::{self, Judge, Removal};
 use super::report::Report;
+use crate::api::reason::Reason;
 use crate::api::{BatchNotification, DeletionPolicy};
 use crate::aws::{Principal, RegionClients};
 use crate::desired::{Desired, Identity, Scope, Wanted};
 
 pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
     if obj.spec.deletion_policy() == DeletionPolicy::Retain {
-        ctx.publish(
-            &obj,
-            EventType::Normal,
-            "Retained",
-            "Delete",
-            "deletionPolicy is Retain: AWS resources are left in place".to_string(),
-        )
-        .await;
-        let principal = principal(&obj, &ctx).await.map_err(Error::Deletion)?;
-        release_events_route(&obj, &ctx, &principal)
-            .await
-            .map_err(Error::Deletion)?;
-        return Ok(Action::await_change());
+        return retain(&obj, &ctx).await;
     }
     let principal = match principal(&obj, &ctx).await {
         Ok(p) => p,
         Err(p) => {
-            ctx.publish(
-                &obj,
-                EventType::Warning,
-                p.reason,
-                "Delete",
-                p.message.clone(),
-            )
-            .await;
+            ctx.publish(&obj, p.reason, "Delete", p.message.clone())
+                .await;
             return Err(Error::Deletion(p));
         }
     };
@@ -76,59 +57,61 @@ pub async fn cleanup(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<A
         &mut report,
     )
     .await;
-    // The last object of this cluster in its region takes the events route
-    // with it (event mode; a later object makes it again).
     let result = match result {
-        Ok(())
-            if ctx.events.enabled()
-                && !ctx.region_still_used(
-                    &obj,
-                    desired.scope.account(),
-                    desired.scope.region(),
-                ) =>
-        {
-            ctx.events
-                .remove(&clients, &desired.scope)
-                .await
-                .map_err(|e| {
-                    Problem::aws(
-                        "the execution events route (EventBridge rule, SQS queue)",
-                        &e,
-                    )
-                })
-        }
+        Ok(()) => remove_route_if_last(&obj, &ctx, &clients, &desired.scope).await,
         other => other,
     };
-    for (type_, reason, action, note) in report.events() {
-        ctx.publish(&obj, type_, reason, &action, note).await;
+    for (reason, action, note) in report.events() {
+        ctx.publish(&obj, reason, &action, note).await;
     }
-    match result {
-        Ok(()) => Ok(Action::await_change()),
-        // Routine: Batch deletes asynchronously. A Normal Event (the
-        // Recorder folds repeats into one series), no warning.
-        Err(p) if BATCH_DELETING.contains(&p.reason) => {
-            ctx.publish(
-                &obj,
-                EventType::Normal,
-                p.reason,
-                "Delete",
-                p.message.clone(),
-            )
-            .await;
-            Err(Error::DeletionPending(p))
-        }
-        Err(p) => {
-            ctx.publish(
-                &obj,
-                EventType::Warning,
-                p.reason,
-                "Delete",
-                p.message.clone(),
-            )
-            .await;
-            Err(Error::Deletion(p))
-        }
+    let Err(p) = result else {
+        return Ok(Action::await_change());
+    };
+    // Routine (Batch deletes asynchronously) is a Normal Event the Recorder
+    // folds into one series; a real problem a Warning.
+    ctx.publish(&obj, p.reason, "Delete", p.message.clone())
+        .await;
+    if p.reason.routine() {
+        Err(Error::DeletionPending(p))
+    } else {
+        Err(Error::Deletion(p))
     }
+}
+
+/// `deletionPolicy: Retain`: AWS is left as it is; only this object's hold
+/// on the events route goes.
+async fn retain(obj: &BatchNotification, ctx: &Context) -> Result<Action, Error> {
+    ctx.publish(
+        obj,
+        Reason::Retained,
+        "Delete",
+        "deletionPolicy is Retain: AWS resources are left in place".to_string(),
+    )
+    .await;
+    let principal = principal(obj, ctx).await.map_err(Error::Deletion)?;
+    release_events_route(obj, ctx, &principal)
+        .await
+        .map_err(Error::Deletion)?;
+    Ok(Action::await_change())
+}
+
+/// The last object of this cluster in its region takes the events route
+/// with it (event mode; a later object makes it again).
+async fn remove_route_if_last(
+    obj: &BatchNotification,
+    ctx: &Context,
+    clients: &RegionClients,
+    scope: &Scope,
+) -> Result<(), Problem> {
+    if !ctx.events.enabled() || ctx.region_still_used(obj, scope.account(), scope.region()) {
+        return Ok(());
+    }
+    ctx.events.remove(clients, scope).await.map_err(|e| {
+        Problem::aws(
+            "the execution events route (EventBridge rule, SQS queue)",
+            &e,
+        )
+    })
 }
 
 /// The last object of this cluster in its region takes the operator's
@@ -144,21 +127,11 @@ async fn release_events_route(
     let (Some(region), Some(account)) = (status.region, status.account_id) else {
         return Ok(());
     };
-    if !ctx.events.enabled() || ctx.region_still_used(obj, &account, &region) {
-        return Ok(());
-    }
     let Ok(scope) = Scope::new(region.clone(), account) else {
         return Ok(());
     };
-    ctx.events
-        .remove(&ctx.aws.clients(principal, &region).await, &scope)
-        .await
-        .map_err(|e| {
-            Problem::aws(
-                "the execution events route (EventBridge rule, SQS queue)",
-                &e,
-            )
-        })
+    let clients = ctx.aws.clients(principal, &region).await;
+    remove_route_if_last(obj, ctx, &clients, &scope).await
 }
 
 /// Whose credentials delete this object's resources: the principal its
@@ -191,8 +164,8 @@ async fn principal(obj: &BatchNotification, ctx: &Context) -> Result<Principal, 
             if let (Some(made), Some(now)) = (made_in.as_deref(), access.principal.account())
                 && made != now
             {
-                return Err(keep(Problem::stalled(
-                    "AccountChanged",
+                return Err(keep(Problem::new(
+                    Reason::AccountChanged,
                     format!("namespace's access is now account {now}, not {made}"),
                 )));
             }
@@ -203,13 +176,6 @@ async fn principal(obj: &BatchNotification, ctx: &Context) -> Result<Principal, 
         Err(p) => Err(keep(p)),
     }
 }
-
-/// Waiting for our job queue to be deleted before its compute environment.
-const DELETING_JOB_QUEUE: &str = "DeletingJobQueue";
-/// Batch refused a delete because an earlier one is still under way.
-const DELETION_IN_PROGRESS: &str = "DeletionInProgress";
-/// The reasons that are only Batch's own asynchronous deletion.
-const BATCH_DELETING: [&str; 2] = [DELETING_JOB_QUEUE, DELETION_IN_PROGRESS];
 
 /// Where this object's AWS resources would be. Status says so once a pass has
 /// written it. A crash between the first create and the first status write
@@ -298,10 +264,9 @@ async fn remove_all(
         .await
         .map_err(|e| Problem::aws(&managers::what::<JobQueueManager>(queue), &e))?;
     if queue_left.is_some_and(|q| judge.ours(&q.tags)) {
-        return Err(Problem::transient(
-            DELETING_JOB_QUEUE,
+        return Err(Problem::new(
+            Reason::DeletingJobQueue,
             format!("waiting for job queue {} to be deleted", queue.meta.name),
-            Duration::from_secs(5),
         ));
     }
     let removal = managers::remove::<ComputeEnvironmentManager>(clients, ce, judge, report)
@@ -315,17 +280,16 @@ async fn remove_all(
 
 /// Batch disables asynchronously (UPDATING): deletion follows once it settles.
 fn disabling(what: &str) -> Problem {
-    Problem::transient(
-        DELETION_IN_PROGRESS,
+    Problem::new(
+        Reason::DeletionInProgress,
         format!("{what} is being disabled; it is deleted once AWS Batch has settled it"),
-        Duration::from_secs(5),
     )
 }
 
 /// Batch deletes are asynchronous: "in use" or "not yet disabled" means later.
 fn retry_later(p: Problem) -> Problem {
-    if matches!(p.reason, "AwsConflict" | "AwsRejected") {
-        Problem::transient(DELETION_IN_PROGRESS, p.message, Duration::from_secs(5))
+    if matches!(p.reason, Reason::AwsConflict | Reason::AwsRejected) {
+        Problem::new(Reason::DeletionInProgress, p.message)
     } else {
         p
     }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::api::reason::Reason;
 use crate::aws::{AwsError, ErrorKind};
 
 /// Failures that abort a reconcile: the API server could not be reached or
@@ -37,97 +38,87 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The finalizer patch was judged against an older copy of the object
+    /// than the API server's: another trigger reconciled the object from the
+    /// cache before the watch delivered the version our own finalizer patch
+    /// made (its `test` operation fails: 422, or 409), or after the object
+    /// was gone (404). The watch event of the newer version reconciles it
+    /// again, so this is not a failure.
+    pub fn stale_read(&self) -> bool {
+        use kube::runtime::finalizer::Error as F;
+        let Error::Finalizer(e) = self else {
+            return false;
+        };
+        match e.as_ref() {
+            F::AddFinalizer(kube::Error::Api(s)) => matches!(s.code, 409 | 422),
+            F::RemoveFinalizer(kube::Error::Api(s)) => matches!(s.code, 404 | 409 | 422),
+            _ => false,
+        }
+    }
 }
 
-/// Why an object is not Ready: a CamelCase reason for the condition, a
-/// message naming the field or the AWS resource, whether a human must act
-/// (Stalled), and when to look again.
+/// Why an object is not Ready: a typed reason (its class says whether a
+/// human must act, and when to look again), and a message naming the field
+/// or the AWS resource.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct Problem {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
-    /// True when retrying cannot help until the spec or AWS is changed by someone.
-    pub stalled: bool,
     /// When to retry by itself; `None` waits for a change of the object.
     pub retry: Option<Duration>,
 }
 
 impl Problem {
-    pub fn stalled(reason: &'static str, message: impl Into<String>) -> Problem {
+    /// A problem looked at again when its reason says.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Problem {
         Problem {
             reason,
             message: message.into(),
-            stalled: true,
-            retry: None,
+            retry: reason.retry(),
         }
+    }
+
+    /// Looked at again after `retry` instead of the reason's own interval.
+    pub fn after(self, retry: Duration) -> Problem {
+        Problem {
+            retry: Some(retry),
+            ..self
+        }
+    }
+
+    /// True when retrying cannot help until the spec or AWS is changed by someone.
+    pub fn stalled(&self) -> bool {
+        self.reason.stalled()
     }
 
     /// A resource under our name that is not ours: a human must act (delete
     /// it, or annotate to adopt), so Stalled — but looked at again now and then,
     /// since the fix may happen in AWS, not on this object.
     pub fn conflict(message: impl Into<String>) -> Problem {
-        Problem {
-            reason: "OwnershipConflict",
-            message: message.into(),
-            stalled: true,
-            retry: Some(Duration::from_secs(60)),
-        }
-    }
-
-    pub fn transient(reason: &'static str, message: impl Into<String>, retry: Duration) -> Problem {
-        Problem {
-            reason,
-            message: message.into(),
-            stalled: false,
-            retry: Some(retry),
-        }
+        Problem::new(Reason::OwnershipConflict, message)
     }
 
     /// An AWS failure while working on `resource` (e.g. "SNS topic bn-x").
     pub fn aws(resource: &str, err: &AwsError) -> Problem {
-        let message = format!("{resource}: {err}");
-        match err.kind {
-            ErrorKind::Throttled => {
-                Problem::transient("AwsThrottled", message, Duration::from_secs(5))
-            }
+        let reason = match err.kind {
+            ErrorKind::Throttled => Reason::AwsThrottled,
             // Stalled (a human must grant it) but looked at again: the fix
             // happens in IAM, not on this object.
-            ErrorKind::AccessDenied => Problem {
-                reason: "AwsAccessDenied",
-                message,
-                stalled: true,
-                retry: Some(Duration::from_secs(30)),
-            },
-            ErrorKind::InvalidInput => Problem {
-                reason: "AwsRejected",
-                message,
-                stalled: true,
-                retry: Some(Duration::from_secs(300)),
-            },
-            ErrorKind::Conflict => {
-                Problem::transient("AwsConflict", message, Duration::from_secs(5))
-            }
+            ErrorKind::AccessDenied => Reason::AwsAccessDenied,
+            ErrorKind::InvalidInput => Reason::AwsRejected,
+            ErrorKind::Conflict => Reason::AwsConflict,
             // Found missing (or taken) between two calls of one pass: a
             // concurrent change, looked at again.
-            ErrorKind::NotFound => {
-                Problem::transient("AwsNotFound", message, Duration::from_secs(5))
-            }
-            ErrorKind::AlreadyExists => {
-                Problem::transient("AwsAlreadyExists", message, Duration::from_secs(5))
-            }
-            ErrorKind::Transient => {
-                Problem::transient("AwsUnavailable", message, Duration::from_secs(5))
-            }
+            ErrorKind::NotFound => Reason::AwsNotFound,
+            ErrorKind::AlreadyExists => Reason::AwsAlreadyExists,
+            ErrorKind::Transient => Reason::AwsUnavailable,
             // An AccessGrant's role cannot be assumed: its trust policy, its
             // external ID or the operator's own permission must change.
-            ErrorKind::Credentials => Problem {
-                reason: "AssumeRoleFailed",
-                message,
-                stalled: true,
-                retry: Some(Duration::from_secs(30)),
-            },
-            ErrorKind::Other => Problem::transient("AwsError", message, Duration::from_secs(5)),
-        }
+            ErrorKind::Credentials => Reason::AssumeRoleFailed,
+            ErrorKind::Other => Reason::AwsError,
+        };
+        Problem::new(reason, format!("{resource}: {err}"))
     }
 }

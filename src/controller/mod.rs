@@ -28,7 +28,7 @@ use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Predicate, predicates};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -36,6 +36,7 @@ use tracing::Instrument;
 
 pub use error::{Error, Problem};
 
+use crate::api::reason::Reason;
 use crate::api::{AccessGrant, BatchNotification};
 use crate::aws::Aws;
 use crate::metrics::Metrics;
@@ -126,16 +127,6 @@ pub struct Context {
     store: std::sync::OnceLock<reflector::Store<BatchNotification>>,
 }
 
-/// What a full pass converges: the object's identity, what its AWS
-/// resources are made from, and whether it may adopt.
-fn converged(obj: &BatchNotification) -> resync::Converged {
-    resync::Converged {
-        uid: obj.uid(),
-        infrastructure: crate::desired::resources::infrastructure_fingerprint(&obj.spec),
-        adopt: adopt(obj),
-    }
-}
-
 /// The object carries the adoption annotation.
 fn adopt(obj: &BatchNotification) -> bool {
     obj.annotations()
@@ -206,6 +197,20 @@ impl Context {
             .map_err(|e| Problem::aws("STS GetCallerIdentity", &e))
     }
 
+    /// What a full pass converges: the object's identity, what its AWS
+    /// resources are made from, whether it may adopt, and the grants that
+    /// judge it.
+    fn converged(&self, obj: &BatchNotification) -> resync::Converged {
+        resync::Converged {
+            uid: obj.uid(),
+            infrastructure: crate::desired::resources::infrastructure_fingerprint(&obj.spec),
+            adopt: adopt(obj),
+            access: self
+                .grants
+                .fingerprint(&obj.namespace().unwrap_or_default()),
+        }
+    }
+
     /// What this reconcile does with the infrastructure (see [`resync`]).
     fn pass_for(&self, obj: &BatchNotification) -> resync::Pass {
         let ready = obj.status.as_ref().is_some_and(|s| {
@@ -214,7 +219,7 @@ impl Context {
         let objects = self.objects.load(Ordering::Relaxed).max(1);
         let period = self.resync_period(objects);
         let key = ObjectRef::from_obj(obj);
-        let now = converged(obj);
+        let now = self.converged(obj);
         let settled = obj
             .status
             .as_ref()
@@ -245,9 +250,9 @@ impl Context {
     }
 
     fn full_pass_done(&self, obj: &BatchNotification, pass: resync::Pass) {
-        if let Some(achieved) = self
-            .schedule
-            .done(ObjectRef::from_obj(obj), converged(obj), pass)
+        if let Some(achieved) =
+            self.schedule
+                .done(ObjectRef::from_obj(obj), self.converged(obj), pass)
         {
             self.metrics.drift_detected_after(achieved.as_secs_f64());
         }
@@ -302,13 +307,13 @@ impl Context {
     /// before it completed (see [`progress`]).
     fn trusted_steps(&self, obj: &BatchNotification) -> Vec<progress::Step> {
         self.progress
-            .trusted(&ObjectRef::from_obj(obj), &converged(obj))
+            .trusted(&ObjectRef::from_obj(obj), &self.converged(obj))
     }
 
     /// A full pass of `obj` stopped on a problem after completing `done`.
     fn pass_stopped(&self, obj: &BatchNotification, done: Vec<progress::Step>) {
         self.progress
-            .stopped(ObjectRef::from_obj(obj), converged(obj), done);
+            .stopped(ObjectRef::from_obj(obj), self.converged(obj), done);
     }
 
     /// Exponential backoff with jitter from `base` up to 5 minutes, per object.
@@ -338,18 +343,22 @@ impl Context {
             .unwrap_or(Duration::from_secs(300))
     }
 
-    /// Publishes an Event about `obj`; a failure to publish is logged, not fatal.
+    /// Publishes an Event about `obj`, a Warning or Normal as its reason's
+    /// class says; a failure to publish is logged, not fatal.
     pub async fn publish(
         &self,
         obj: &BatchNotification,
-        type_: EventType,
-        reason: &str,
+        reason: Reason,
         action: &str,
         note: String,
     ) {
         let event = Event {
-            type_,
-            reason: reason.to_string(),
+            type_: if reason.warning() {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.as_str().to_string(),
             note: Some(event_note(note)),
             action: action.to_string(),
             secondary: None,
@@ -361,7 +370,7 @@ impl Context {
             self.recorder.publish(&event, &reference).await
         };
         if let Err(e) = published {
-            tracing::warn!(error = %e, reason, "could not publish event");
+            tracing::warn!(error = %e, %reason, "could not publish event");
         }
     }
 
@@ -452,8 +461,8 @@ async fn reconcile(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         let deleting = obj.metadata.deletion_timestamp.is_some();
         let result = finalizer(&api, FINALIZER, obj.clone(), |event| async {
             match event {
-                Finalizer::Apply(o) => reconcile::apply(o, ctx.clone()).await,
-                Finalizer::Cleanup(o) => cleanup::cleanup(o, ctx.clone()).await,
+                Finalizer::Apply(o) => Box::pin(reconcile::apply(o, ctx.clone())).await,
+                Finalizer::Cleanup(o) => Box::pin(cleanup::cleanup(o, ctx.clone())).await,
             }
         })
         .await
@@ -479,14 +488,26 @@ struct Retry {
     result: &'static str,
     /// The first retry's delay.
     after: Duration,
-    /// Routine (AWS Batch deleting in its own time): logged at info, not a failure.
+    /// Routine (AWS Batch deleting in its own time, a finalizer patch from
+    /// a stale cache): logged at info, not a failure.
     routine: bool,
 }
 
+/// How soon to look again after a finalizer patch from a stale cache: the
+/// watch event of the newer version usually triggers sooner.
+const STALE_READ_RETRY: Duration = Duration::from_secs(1);
+
 fn retry(err: &Error) -> Retry {
+    if err.stale_read() {
+        return Retry {
+            result: "StaleRead",
+            after: STALE_READ_RETRY,
+            routine: true,
+        };
+    }
     match err.deletion_pending() {
         Some(p) => Retry {
-            result: p.reason,
+            result: p.reason.as_str(),
             after: p.retry.unwrap_or(FIRST_RETRY).max(FIRST_RETRY),
             routine: true,
         },
@@ -501,7 +522,7 @@ fn retry(err: &Error) -> Retry {
 fn error_policy(obj: Arc<BatchNotification>, err: &Error, ctx: Arc<Context>) -> Action {
     let retry = retry(err);
     if retry.routine {
-        tracing::info!(namespace = ?obj.namespace(), name = %obj.name_any(), reason = %err, "deletion waits for AWS");
+        tracing::info!(namespace = ?obj.namespace(), name = %obj.name_any(), reason = %err, result = retry.result, "looking again");
     } else {
         tracing::warn!(namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
     }
@@ -511,6 +532,44 @@ fn error_policy(obj: Arc<BatchNotification>, err: &Error, ctx: Arc<Context>) -> 
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let (stream, reader) = objects(&ctx);
+    let controller = Controller::for_stream(stream, reader)
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown);
+    let store = controller.store();
+    let _ = ctx.store.set(store.clone());
+    let controller = access_watches(controller, &ctx, &store);
+    // An execution's end read from the events queue reconciles its object.
+    let controller = match ctx.events.woken() {
+        Some(woken) => controller.reconcile_on(woken),
+        None => controller,
+    };
+    let metrics = ctx.metrics.clone();
+    let counted = ctx.clone();
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            metrics.set_managed_objects(store.len() as i64);
+            counted.objects.store(store.len(), Ordering::Relaxed);
+            metrics.retain_objects(store.len(), |namespace, name| {
+                store.get(&ObjectRef::new(name).within(namespace)).is_some()
+            });
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+/// The BatchNotifications the controller is for: their watch, cached in a
+/// store, filtered to the changes that need a reconcile.
+fn objects(
+    ctx: &Context,
+) -> (
+    impl futures::Stream<Item = Result<BatchNotification, watcher::Error>> + Send + 'static,
+    Store<BatchNotification>,
+) {
     let api: Api<BatchNotification> = match &ctx.config.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
@@ -539,14 +598,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                 .combine(predicates::finalizers),
             Default::default(),
         );
-    let controller = Controller::for_stream(stream, reader)
-        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
-        .graceful_shutdown_on(shutdown);
-    let store = controller.store();
-    let _ = ctx.store.set(store.clone());
-    // AccessGrants and Namespaces (their labels select grants): cached for
-    // the access stage, and a change reconciles the objects it concerns, so
-    // a grant takes effect without a restart.
+    (stream, reader)
+}
+
+/// AccessGrants and Namespaces (their labels select grants): cached for the
+/// access stage, and a change reconciles the objects it concerns, so a grant
+/// takes effect without a restart.
+fn access_watches(
+    controller: Controller<BatchNotification>,
+    ctx: &Arc<Context>,
+    store: &Store<BatchNotification>,
+) -> Controller<BatchNotification> {
     let (grants_reader, grants_writer) = reflector::store();
     let grants = watcher(
         Api::<AccessGrant>::all(ctx.client.clone()),
@@ -571,34 +633,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     .predicate_filter(predicates::labels, Default::default());
     ctx.grants.set(grants_reader, namespaces_reader);
     let (for_grants, for_namespaces, access_ctx) = (store.clone(), store.clone(), ctx.clone());
-    let controller = controller
+    controller
         .watches_stream(grants, move |g: AccessGrant| {
             access_ctx.grants.concerned(&g, &for_grants)
         })
         .watches_stream(namespaces, move |n: Namespace| {
             access::in_namespace(&n, &for_namespaces)
-        });
-    // An execution's end read from the events queue reconciles its object.
-    let controller = match ctx.events.woken() {
-        Some(woken) => controller.reconcile_on(woken),
-        None => controller,
-    };
-    let metrics = ctx.metrics.clone();
-    let counted = ctx.clone();
-    controller
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            metrics.set_managed_objects(store.len() as i64);
-            counted.objects.store(store.len(), Ordering::Relaxed);
-            metrics.retain_objects(store.len(), |namespace, name| {
-                store.get(&ObjectRef::new(name).within(namespace)).is_some()
-            });
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller");
-            }
-            futures::future::ready(())
         })
-        .await;
 }
 
 #[cfg(test)]
@@ -621,10 +662,9 @@ mod tests {
 
     #[test]
     fn batch_deleting_in_its_own_time_is_routine_and_real_problems_are_errors() {
-        let waiting = Problem::transient(
-            "DeletingJobQueue",
+        let waiting = Problem::new(
+            Reason::DeletingJobQueue,
             "waiting for job queue bn-x to be deleted",
-            Duration::from_secs(5),
         );
         assert_eq!(
             retry(&cleanup_failed(Error::DeletionPending(waiting))),
@@ -634,7 +674,7 @@ mod tests {
                 routine: true
             }
         );
-        let denied = Problem::stalled("AwsAccessDenied", "job queue bn-x: not authorized");
+        let denied = Problem::new(Reason::AwsAccessDenied, "job queue bn-x: not authorized");
         assert_eq!(
             retry(&cleanup_failed(Error::Deletion(denied))),
             Retry {
@@ -647,5 +687,37 @@ mod tests {
             retry(&Error::NoNamespace("x".into())).after,
             Duration::from_secs(5)
         );
+    }
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn a_finalizer_patch_from_a_stale_cache_is_routine_and_other_refusals_are_errors() {
+        let stale = Retry {
+            result: "StaleRead",
+            after: STALE_READ_RETRY,
+            routine: true,
+        };
+        for e in [
+            finalizer::Error::AddFinalizer(api_error(422)),
+            finalizer::Error::AddFinalizer(api_error(409)),
+            finalizer::Error::RemoveFinalizer(api_error(404)),
+            finalizer::Error::RemoveFinalizer(api_error(422)),
+        ] {
+            assert_eq!(retry(&Error::Finalizer(Box::new(e))), stale);
+        }
+        for e in [
+            finalizer::Error::AddFinalizer(api_error(403)),
+            finalizer::Error::AddFinalizer(api_error(404)),
+            finalizer::Error::RemoveFinalizer(api_error(500)),
+        ] {
+            assert_eq!(retry(&Error::Finalizer(Box::new(e))).result, "Error");
+        }
+        assert_eq!(retry(&Error::Kube(api_error(422))).result, "Error");
     }
 }

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 
 use super::access::{self, Access};
 use super::error::{Error, Problem};
@@ -24,12 +23,10 @@ use super::references::{self, Reference};
 use super::report::Report;
 use super::resync::Pass as Observe;
 use super::{Context, executions, status};
-use crate::api::{BatchNotification, BatchNotificationStatus, RunOutcome};
+use crate::api::reason::Reason;
+use crate::api::{BatchNotification, BatchNotificationStatus, RunOutcome, RunStatus};
 use crate::aws::{Principal, RegionClients, budget};
 use crate::desired::{Desired, DesiredError, Identity, Wanted};
-
-/// The reason of a Problem AWS's throttling caused (see `Problem::aws`).
-const THROTTLED: &str = "AwsThrottled";
 
 /// How long a role this pass created is given before the state machine is
 /// created with it. IAM is eventually consistent: Step Functions refuses a
@@ -38,101 +35,239 @@ const THROTTLED: &str = "AwsThrottled";
 /// refusal is still answered as `RolePropagating`, with backoff.
 const ROLE_PROPAGATION: Duration = Duration::from_secs(5);
 
-/// The Apply half of the finalizer: make AWS match the spec, follow runs,
-/// write status.
+/// The Apply half of the finalizer, as a list of stages: make AWS match the
+/// spec, follow and start runs, write status, announce what ended.
 pub async fn apply(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Action, Error> {
     let obj = latest_before_a_trigger_run(obj, &ctx).await?;
-    let started = Instant::now();
-    let old = obj.status.clone().unwrap_or_default();
-    let mut new = old.clone();
-    let mut report = Report::default();
-
-    let mut pass = ctx.pass_for(&obj);
-    // A resync pass waits its turn among at most half the reconciles, at
-    // background priority: creation and runs always find room.
-    let resync_permit = match pass {
-        Observe::Resync => match ctx.resync_slots.try_acquire() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                ctx.postpone_resync(&obj);
-                pass = Observe::Trust;
-                None
-            }
-        },
-        _ => None,
-    };
-    let full = pass != Observe::Trust;
-    // A pass retrying a failed one starts where it stopped; a resync
-    // re-observes everything.
-    let trusted = match pass {
-        Observe::Change => ctx.trusted_steps(&obj),
-        _ => Vec::new(),
-    };
-    let converging = converge(&obj, &ctx, &old, &mut new, &mut report, full, trusted);
-    let converged = if pass == Observe::Resync {
-        budget::background(converging).await
-    } else {
-        converging.await
-    };
-    drop(resync_permit);
-    ctx.metrics
-        .stage("converge", started.elapsed().as_secs_f64());
+    let mut round = Round::new(&obj, &ctx);
+    // Boxed: the stage futures are large; kept on the heap so a debug
+    // build's worker stack does not overflow.
+    let converged = Box::pin(round.infrastructure()).await;
     let problem = converged.as_ref().err().cloned();
-    if full && problem.is_none() {
-        ctx.full_pass_done(&obj, pass);
-    }
-    report_infrastructure(&obj, &ctx, &old, &mut new, &report, problem.as_ref()).await;
-
-    // Runs, once the state machine is there; their trouble is theirs.
-    let runs = match &converged {
-        Ok((desired, principal)) => {
-            let t = Instant::now();
-            let clients = ctx.aws.clients(principal, desired.scope.region()).await;
-            if obj.spec.run.is_some() || !new.runs.is_empty() {
-                ctx.events.ensure(&clients, &desired.scope).await;
-            }
-            let runs = executions::step(&obj, &ctx, &clients, desired, &mut new).await;
-            ctx.metrics.stage("runs", t.elapsed().as_secs_f64());
-            runs
-        }
-        Err(_) => Ok(None),
-    };
-    let run_problem = runs.as_ref().err();
-    executions::set_run_condition(&obj, &old, &mut new, run_problem);
-    if let Some(message) = executions::newly_stuck(&old, &new) {
-        ctx.publish(
-            &obj,
-            EventType::Warning,
-            executions::JOB_RUNNABLE,
-            "Run",
-            message,
-        )
-        .await;
-    }
-    if let Some(p) = run_problem
-        && executions::problem_is_new(&old, p)
-    {
-        ctx.publish(&obj, EventType::Warning, p.reason, "Run", p.message.clone())
-            .await;
-    }
-
-    let t = Instant::now();
-    status::write(&ctx, &obj, &old, &new).await?;
-    ctx.metrics.stage("status", t.elapsed().as_secs_f64());
-    for run in executions::newly_finished(&old, &new) {
+    let (runs, ended) = Box::pin(round.runs(&converged)).await;
+    round.write(problem.is_none()).await?;
+    // Announced once status holds their end: a failed write is retried,
+    // the run followed again, and announced then.
+    for run in &ended {
         executions::announce(&obj, &ctx, run).await;
     }
-    if let Some(ns) = obj.namespace() {
-        let last_run = new
-            .runs
-            .iter()
-            .find(|r| r.is_finished())
-            .and_then(|r| r.outcome)
-            .map(|o| o == RunOutcome::Succeeded);
-        ctx.metrics
-            .object(&ns, &obj.name_any(), problem.is_none(), last_run);
-    }
     Ok(next(&obj, &ctx, problem.as_ref(), runs))
+}
+
+/// One reconcile of one object: the status it started from, the status it
+/// writes, and what it did to AWS (for Events).
+struct Round<'a> {
+    obj: &'a BatchNotification,
+    ctx: &'a Context,
+    old: BatchNotificationStatus,
+    new: BatchNotificationStatus,
+    report: Report,
+}
+
+/// What the runs stage leaves: when to look again (or its trouble), and the
+/// runs whose end it recorded.
+type RunsOutcome = (Result<Option<Duration>, Problem>, Vec<RunStatus>);
+
+impl<'a> Round<'a> {
+    fn new(obj: &'a BatchNotification, ctx: &'a Context) -> Self {
+        let old = obj.status.clone().unwrap_or_default();
+        Round {
+            obj,
+            ctx,
+            new: old.clone(),
+            old,
+            report: Report::default(),
+        }
+    }
+
+    /// The infrastructure: a full pass, a retry from where the last one
+    /// stopped, or (nothing changed, no resync due) status trusted; then
+    /// its conditions and Events.
+    async fn infrastructure(&mut self) -> Result<(Desired, Principal), Problem> {
+        let (obj, ctx) = (self.obj, self.ctx);
+        let started = Instant::now();
+        let mut pass = ctx.pass_for(obj);
+        // A resync pass waits its turn among at most half the reconciles, at
+        // background priority: creation and runs always find room.
+        let resync_permit = match pass {
+            Observe::Resync => match ctx.resync_slots.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    ctx.postpone_resync(obj);
+                    pass = Observe::Trust;
+                    None
+                }
+            },
+            _ => None,
+        };
+        let full = pass != Observe::Trust;
+        // A pass retrying a failed one starts where it stopped; a resync
+        // re-observes everything.
+        let trusted = match pass {
+            Observe::Change => ctx.trusted_steps(obj),
+            _ => Vec::new(),
+        };
+        let converging = Box::pin(self.converge(full, trusted));
+        let converged = if pass == Observe::Resync {
+            budget::background(converging).await
+        } else {
+            converging.await
+        };
+        drop(resync_permit);
+        ctx.metrics
+            .stage("converge", started.elapsed().as_secs_f64());
+        let problem = converged.as_ref().err();
+        if full && problem.is_none() {
+            ctx.full_pass_done(obj, pass);
+        }
+        self.report_infrastructure(problem).await;
+        converged
+    }
+
+    /// Runs, once the state machine is there; their trouble is theirs
+    /// (RunSucceeded and its Events, never Ready).
+    async fn runs(&mut self, converged: &Result<(Desired, Principal), Problem>) -> RunsOutcome {
+        let (obj, ctx) = (self.obj, self.ctx);
+        let (runs, ended) = match converged {
+            Ok((desired, principal)) => {
+                let t = Instant::now();
+                let clients = ctx.aws.clients(principal, desired.scope.region()).await;
+                if obj.spec.run.is_some() || !self.new.runs.is_empty() {
+                    ctx.events.ensure(&clients, &desired.scope).await;
+                }
+                let stepped =
+                    Box::pin(executions::step(obj, ctx, &clients, desired, &mut self.new)).await;
+                ctx.metrics.stage("runs", t.elapsed().as_secs_f64());
+                (stepped.next, stepped.ended)
+            }
+            Err(_) => (Ok(None), Vec::new()),
+        };
+        let run_problem = runs.as_ref().err();
+        executions::set_run_condition(obj, &self.old, &mut self.new, run_problem);
+        if let Some(message) = executions::newly_stuck(&self.old, &self.new) {
+            ctx.publish(obj, Reason::JobRunnable, "Run", message).await;
+        }
+        if let Some(p) = run_problem
+            && executions::problem_is_new(&self.old, p)
+        {
+            ctx.publish(obj, p.reason, "Run", p.message.clone()).await;
+        }
+        (runs, ended)
+    }
+
+    /// Status (one server-side apply, none when nothing changed), then the
+    /// object's gauges: a scrape that sees a run counted sees the object's
+    /// last run too.
+    async fn write(&self, ready: bool) -> Result<(), Error> {
+        let (obj, ctx) = (self.obj, self.ctx);
+        let t = Instant::now();
+        status::write(ctx, obj, &self.old, &self.new).await?;
+        ctx.metrics.stage("status", t.elapsed().as_secs_f64());
+        if let Some(ns) = obj.namespace() {
+            let last_run = self
+                .new
+                .runs
+                .iter()
+                .find(|r| r.is_finished())
+                .and_then(|r| r.outcome)
+                .map(|o| o == RunOutcome::Succeeded);
+            ctx.metrics.object(&ns, &obj.name_any(), ready, last_run);
+        }
+        Ok(())
+    }
+
+    /// Conditions, Events and the log line for the infrastructure's outcome.
+    async fn report_infrastructure(&mut self, problem: Option<&Problem>) {
+        let (obj, ctx, old) = (self.obj, self.ctx, &self.old);
+        // AWS throttled a re-check of resources already Ready for this
+        // generation: nothing is known to be wrong, so Ready stays and no Warning
+        // goes out; the SDK backs off and the pass comes again.
+        let throttled_recheck = problem.is_some_and(|p| p.reason == Reason::AwsThrottled)
+            && old.observed_generation == obj.metadata.generation
+            && crate::api::conditions::is_true(&old.conditions, "Ready");
+        if !throttled_recheck {
+            status::set_conditions(obj, &mut self.new, problem);
+        }
+        for (reason, action, note) in self.report.events() {
+            ctx.publish(obj, reason, &action, note).await;
+        }
+        if let Some(p) = problem {
+            // One Event per new problem, not one per retry: a Warning, or a
+            // Normal one for a routine wait (IAM propagating, Batch settling).
+            if !throttled_recheck && status::problem_is_new(old, p) {
+                ctx.publish(obj, p.reason, "Reconcile", p.message.clone())
+                    .await;
+            }
+            if p.reason.routine() {
+                tracing::info!(reason = %p.reason, message = %p.message, "waiting");
+            } else {
+                tracing::warn!(reason = %p.reason, message = %p.message, "not ready");
+            }
+        }
+    }
+
+    /// validate → resolve → desired → (on a full pass) apply in dependency
+    /// order, skipping the `trusted` steps status records (see
+    /// [`super::progress`]).
+    async fn converge(
+        &mut self,
+        full: bool,
+        trusted: Vec<Step>,
+    ) -> Result<(Desired, Principal), Problem> {
+        let (obj, ctx, old) = (self.obj, self.ctx, &self.old);
+        validate(obj)?;
+        // Nothing reaches AWS before the grant is known and covers the spec.
+        let access = access::resolve(
+            &ctx.grants,
+            obj,
+            &ctx.config.cluster_name,
+            ctx.config.require_grant,
+        )
+        .await?;
+        let identity = resolve(obj, ctx, old, &access).await?;
+        access.check_spec(&obj.spec, &identity.region)?;
+        let desired = Desired::new(&obj.spec, &identity).map_err(desired_problem)?;
+        super::validate::references(&obj.spec, &desired)?;
+        let record = &mut self.new;
+        record.region = Some(identity.region.clone());
+        record.account_id = Some(identity.account.clone());
+        record.access = access.status();
+        record.literal_messages = desired
+            .literal_messages
+            .iter()
+            .map(|m| m.field.to_string())
+            .collect();
+        announce_literal_messages(obj, ctx, old, &desired).await;
+        if !full {
+            // Nothing changed since the last full pass and the resync is not
+            // due: trust status, spend no AWS call on the infrastructure.
+            return Ok((desired, access.principal));
+        }
+        let clients = ctx.aws.clients(&access.principal, &identity.region).await;
+        let mut pass = Pass {
+            ctx,
+            clients: &clients,
+            access: &access,
+            desired: &desired,
+            old,
+            judge: Judge {
+                owner: &desired.owner,
+                adopt: super::adopt(obj),
+                spec_changed: old.observed_generation != obj.metadata.generation,
+            },
+            record,
+            report: &mut self.report,
+            trusted,
+            done: Vec::new(),
+            role_created: false,
+        };
+        if let Err(problem) = pass.all().await {
+            ctx.pass_stopped(obj, pass.done);
+            return Err(problem);
+        }
+        tracing::debug!(name = %obj.name_any(), "infrastructure converged");
+        Ok((desired, access.principal))
+    }
 }
 
 /// A new trigger's run is named after the run's sequence number in status,
@@ -164,41 +299,31 @@ async fn latest_before_a_trigger_run(
     }
 }
 
-/// Conditions, Events and the log line for the infrastructure's outcome.
-async fn report_infrastructure(
+/// One Normal Event when message fields are newly published as written
+/// (stored before placeholders): what the parser refused in each and how to
+/// opt in. One Event, not one per field: the Recorder keeps one series per
+/// reason and action.
+async fn announce_literal_messages(
     obj: &BatchNotification,
     ctx: &Context,
     old: &BatchNotificationStatus,
-    new: &mut BatchNotificationStatus,
-    report: &Report,
-    problem: Option<&Problem>,
+    desired: &Desired,
 ) {
-    // AWS throttled a re-check of resources already Ready for this
-    // generation: nothing is known to be wrong, so Ready stays and no Warning
-    // goes out; the SDK backs off and the pass comes again.
-    let throttled_recheck = problem.is_some_and(|p| p.reason == THROTTLED)
-        && old.observed_generation == obj.metadata.generation
-        && crate::api::conditions::is_true(&old.conditions, "Ready");
-    if !throttled_recheck {
-        status::set_conditions(obj, new, problem);
+    let new: Vec<String> = desired
+        .literal_messages
+        .iter()
+        .filter(|m| !old.literal_messages.iter().any(|f| f == m.field))
+        .map(|m| format!("{} ({})", m.field, m.error))
+        .collect();
+    if new.is_empty() {
+        return;
     }
-    for (type_, reason, action, note) in report.events() {
-        ctx.publish(obj, type_, reason, &action, note).await;
-    }
-    if let Some(p) = problem {
-        // One Warning per new problem, not one per retry.
-        if !throttled_recheck && status::problem_is_new(old, p) {
-            ctx.publish(
-                obj,
-                EventType::Warning,
-                p.reason,
-                "Reconcile",
-                p.message.clone(),
-            )
-            .await;
-        }
-        tracing::warn!(reason = p.reason, message = %p.message, "not ready");
-    }
+    let note = format!(
+        "published as written, braces literal, because stored before placeholders existed and refused by today's rule: {}. To use placeholders, edit the text (write {{{{ or }}}} for a literal brace)",
+        new.join("; ")
+    );
+    ctx.publish(obj, Reason::LiteralMessage, "Reconcile", note)
+        .await;
 }
 
 /// When to look again: the infrastructure's retry first, else the runs' own
@@ -210,9 +335,9 @@ fn next(
     runs: Result<Option<Duration>, Problem>,
 ) -> Action {
     if let Some(p) = problem {
-        ctx.metrics.reconciled(p.reason);
+        ctx.metrics.reconciled(p.reason.as_str());
         return match p.retry {
-            Some(base) => Action::requeue(ctx.backoff(obj, p.reason, base)),
+            Some(base) => Action::requeue(ctx.backoff(obj, p.reason.as_str(), base)),
             None => Action::await_change(),
         };
     }
@@ -225,74 +350,16 @@ fn next(
         }
         Err(p) => {
             let after = p.retry.unwrap_or(resync);
-            Action::requeue(ctx.backoff(obj, p.reason, after).min(resync))
+            Action::requeue(ctx.backoff(obj, p.reason.as_str(), after).min(resync))
         }
     }
-}
-
-/// validate → resolve → desired → (on a full pass) apply in dependency order,
-/// skipping the `trusted` steps status records (see [`super::progress`]).
-async fn converge(
-    obj: &BatchNotification,
-    ctx: &Context,
-    old: &BatchNotificationStatus,
-    record: &mut BatchNotificationStatus,
-    report: &mut Report,
-    full: bool,
-    trusted: Vec<Step>,
-) -> Result<(Desired, Principal), Problem> {
-    validate(obj)?;
-    // Nothing reaches AWS before the grant is known and covers the spec.
-    let access = access::resolve(
-        &ctx.grants,
-        obj,
-        &ctx.config.cluster_name,
-        ctx.config.require_grant,
-    )
-    .await?;
-    let identity = resolve(obj, ctx, old, &access).await?;
-    access.check_spec(&obj.spec, &identity.region)?;
-    let desired = Desired::new(&obj.spec, &identity).map_err(desired_problem)?;
-    super::validate::references(&obj.spec, &desired)?;
-    record.region = Some(identity.region.clone());
-    record.account_id = Some(identity.account.clone());
-    record.access = access.status();
-    if !full {
-        // Nothing changed since the last full pass and the resync is not due:
-        // trust status, spend no AWS call on the infrastructure.
-        return Ok((desired, access.principal));
-    }
-    let clients = ctx.aws.clients(&access.principal, &identity.region).await;
-    let mut pass = Pass {
-        ctx,
-        clients: &clients,
-        access: &access,
-        desired: &desired,
-        old,
-        judge: Judge {
-            owner: &desired.owner,
-            adopt: super::adopt(obj),
-            spec_changed: old.observed_generation != obj.metadata.generation,
-        },
-        record,
-        report,
-        trusted,
-        done: Vec::new(),
-        role_created: false,
-    };
-    if let Err(problem) = pass.all().await {
-        ctx.pass_stopped(obj, pass.done);
-        return Err(problem);
-    }
-    tracing::debug!(name = %obj.name_any(), "infrastructure converged");
-    Ok((desired, access.principal))
 }
 
 /// What the schema could not check.
 fn validate(obj: &BatchNotification) -> Result<(), Problem> {
     obj.spec
         .validate()
-        .map_err(|e| Problem::stalled("InvalidSpec", e.to_string()))?;
+        .map_err(|e| Problem::new(Reason::InvalidSpec, e.to_string()))?;
     super::validate::schedule(&obj.spec)
 }
 
@@ -310,18 +377,15 @@ async fn resolve(
         .clone()
         .or_else(|| ctx.config.default_region.clone())
         .ok_or_else(|| {
-            Problem::stalled(
-                "NoRegion",
-                "spec.region is not set and the operator has no default region (--default-region or AWS_REGION)",
-            )
+            Problem::new(Reason::NoRegion, "spec.region is not set and the operator has no default region (--default-region or AWS_REGION)")
         })?;
     // CEL forbids changing spec.region, but adding it (or changing the
     // operator's default) must not move the resources either.
     if let Some(current) = old.region.as_deref()
         && current != region
     {
-        return Err(Problem::stalled(
-            "RegionChanged",
+        return Err(Problem::new(
+            Reason::RegionChanged,
             format!(
                 "spec.region: this object's AWS resources are in {current}, not {region}; a region cannot change — delete the object and create a new one"
             ),
@@ -337,8 +401,8 @@ async fn resolve(
     if let Some(current) = old.account_id.as_deref()
         && current != account
     {
-        return Err(Problem::stalled(
-            "AccountChanged",
+        return Err(Problem::new(
+            Reason::AccountChanged,
             format!(
                 "this object's AWS resources are in account {current}, but namespace {}'s access ({}) is now account {account}: resources do not move between accounts — restore the AccessGrant, or delete the object and create a new one",
                 obj.namespace().unwrap_or_default(),
@@ -363,10 +427,10 @@ async fn resolve(
 
 pub(super) fn desired_problem(e: DesiredError) -> Problem {
     match e {
-        DesiredError::Name(_) => Problem::stalled("InvalidName", e.to_string()),
-        DesiredError::Account(_) => Problem::stalled("InvalidAccount", e.to_string()),
+        DesiredError::Name(_) => Problem::new(Reason::InvalidName, e.to_string()),
+        DesiredError::Account(_) => Problem::new(Reason::InvalidAccount, e.to_string()),
         DesiredError::Region(_) | DesiredError::Spec(_) | DesiredError::Message(_) => {
-            Problem::stalled("InvalidSpec", e.to_string())
+            Problem::new(Reason::InvalidSpec, e.to_string())
         }
     }
 }
@@ -394,14 +458,13 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     async fn reference(&self, reference: Reference, arn: &str) -> Result<(), Problem> {
-        references::check(
-            self.ctx,
-            self.clients,
-            reference,
-            arn,
-            self.access,
-            &self.desired.owner,
-        )
+        references::Referee {
+            ctx: self.ctx,
+            clients: self.clients,
+            access: self.access,
+            owner: &self.desired.owner,
+        }
+        .check(reference, arn)
         .await
     }
 
@@ -566,16 +629,12 @@ impl Pass<'_> {
         let machine = &self.desired.state_machine;
         if self.role_created {
             // The retry starts here: what this pass made is trusted then.
-            return Err(Problem::transient(
-                "RolePropagating",
-                format!(
+            return Err(Problem::new(Reason::RolePropagating, format!(
                     "IAM role {} was just created: Step Functions can assume it only once IAM has propagated it (IAM is eventually consistent); creating state machine {} in {} s",
                     self.desired.role.meta.name,
                     machine.meta.name,
                     ROLE_PROPAGATION.as_secs()
-                ),
-                ROLE_PROPAGATION,
-            ));
+                )).after(ROLE_PROPAGATION));
         }
         let known = self.old.state_machine_arn == Some(machine.meta.arn.clone());
         let applied = self

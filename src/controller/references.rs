@@ -5,13 +5,12 @@
 //! definition: what an observation found is remembered for a minute, so N
 //! objects cost one lookup.
 
-use std::time::Duration;
-
 use std::collections::BTreeMap;
 
 use super::Context;
 use super::access::Access;
 use super::error::Problem;
+use crate::api::reason::Reason;
 use crate::aws::{AwsError, RegionClients};
 use crate::desired::tags::Owner;
 
@@ -53,29 +52,36 @@ pub struct Facts {
     roles: Vec<(&'static str, String)>,
 }
 
-/// The referenced resource exists (a job definition: is ACTIVE) and, under
-/// an AccessGrant, is not another object's and runs as granted roles only.
-pub async fn check(
-    ctx: &Context,
-    clients: &RegionClients,
-    reference: Reference,
-    arn: &str,
-    access: &Access,
-    owner: &Owner,
-) -> Result<(), Problem> {
-    let facts = match ctx.reference_recently_seen(arn) {
-        Some(facts) => facts,
-        None => {
-            let facts = observe(clients, reference, arn, access.checks_references()).await?;
-            ctx.reference_seen(arn, facts.clone());
-            facts
-        }
-    };
-    let field = reference.field();
-    access.check_owner(field, arn, &facts.tags, owner)?;
-    let roles: Vec<(&'static str, &str)> =
-        facts.roles.iter().map(|(k, r)| (*k, r.as_str())).collect();
-    access.check_job_definition_roles(arn, &roles)
+/// Who judges references: where to read them, and what the namespace's
+/// AccessGrant and the object's ownership allow.
+pub struct Referee<'a> {
+    pub ctx: &'a Context,
+    pub clients: &'a RegionClients,
+    pub access: &'a Access,
+    pub owner: &'a Owner,
+}
+
+impl Referee<'_> {
+    /// The referenced resource exists (a job definition: is ACTIVE) and,
+    /// under an AccessGrant, is not another object's and runs as granted
+    /// roles only.
+    pub async fn check(&self, reference: Reference, arn: &str) -> Result<(), Problem> {
+        let (ctx, access) = (self.ctx, self.access);
+        let facts = match ctx.reference_recently_seen(arn) {
+            Some(facts) => facts,
+            None => {
+                let facts =
+                    observe(self.clients, reference, arn, access.checks_references()).await?;
+                ctx.reference_seen(arn, facts.clone());
+                facts
+            }
+        };
+        let field = reference.field();
+        access.check_owner(field, arn, &facts.tags, self.owner)?;
+        let roles: Vec<(&'static str, &str)> =
+            facts.roles.iter().map(|(k, r)| (*k, r.as_str())).collect();
+        access.check_job_definition_roles(arn, &roles)
+    }
 }
 
 async fn observe(
@@ -86,10 +92,9 @@ async fn observe(
 ) -> Result<Facts, Problem> {
     let (field, kind) = (reference.field(), reference.kind());
     let missing = |state: &str| {
-        Problem::transient(
-            "ReferenceNotFound",
+        Problem::new(
+            Reason::ReferenceNotFound,
             format!("{field}: {kind} {arn} {state}"),
-            Duration::from_secs(10),
         )
     };
     let failed = |e: AwsError| Problem::aws(&format!("{field}: {kind} {arn}"), &e);

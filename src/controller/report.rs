@@ -2,7 +2,7 @@
 //! summarises the creates and updates, so that creating an object costs one
 //! Event write, not one per AWS resource.
 
-use kube::runtime::events::EventType;
+use crate::api::reason::Reason;
 
 use super::managers::Delta;
 
@@ -54,15 +54,15 @@ impl Report {
         self.adopted.push(what.into());
     }
 
-    /// The Events to publish: (type, reason, action, note). Notes are capped
+    /// The Events to publish: (reason, action, note). Notes are capped
     /// below the API server's 1 KiB limit.
-    pub fn events(&self) -> Vec<(EventType, &'static str, String, String)> {
+    pub fn events(&self) -> Vec<(Reason, String, String)> {
         let mut out = Vec::new();
         let mut push = |reason, action: String, items: &[String]| {
             if !items.is_empty() {
                 let mut note = items.join("; ");
                 note.truncate(note.floor_char_boundary(1000));
-                out.push((EventType::Normal, reason, action, note));
+                out.push((reason, action, note));
             }
         };
         // Events are aggregated by (reason, action), not by note: a creation
@@ -71,23 +71,18 @@ impl Report {
         // differs, so it names what was created ("CreateStateMachine").
         if !self.created.is_empty() {
             push(
-                "Created",
+                Reason::Created,
                 action_for("Create", &self.created),
                 &self.created,
             );
         }
-        push("Adopted", "Adopt".into(), &self.adopted);
-        push("Updated", "Update".into(), &self.updated);
-        push("Deleted", "Delete".into(), &self.deleted);
+        push(Reason::Adopted, "Adopt".into(), &self.adopted);
+        push(Reason::Updated, "Update".into(), &self.updated);
+        push(Reason::Deleted, "Delete".into(), &self.deleted);
         // One Event per correction, its action the AWS operation: Events are
         // aggregated by (reason, action), and each drift must stay visible.
         for (operation, note) in &self.drift {
-            out.push((
-                EventType::Warning,
-                "DriftCorrected",
-                operation.to_string(),
-                note.clone(),
-            ));
+            out.push((Reason::DriftCorrected, operation.to_string(), note.clone()));
         }
         out
     }
@@ -135,9 +130,9 @@ mod tests {
         second.created("state machine bn-a-b-c-12345678");
         let a = first.events();
         let b = second.events();
-        assert_eq!(a[0].2, "CreateComputeEnvironment");
-        assert_eq!(b[0].2, "CreateJobQueueIAMRoleStateMachine");
-        assert_ne!(a[0].2, b[0].2, "aggregated by (reason, action)");
-        assert!(b[0].3.contains("state machine bn-a-b-c-12345678"));
+        assert_eq!(a[0].1, "CreateComputeEnvironment");
+        assert_eq!(b[0].1, "CreateJobQueueIAMRoleStateMachine");
+        assert_ne!(a[0].1, b[0].1, "aggregated by (reason, action)");
+        assert!(b[0].2.contains("state machine bn-a-b-c-12345678"));
     }
 }

@@ -37,6 +37,9 @@ pub struct Converged {
     /// the generation but no AWS resource, and costs no full pass.
     pub infrastructure: String,
     pub adopt: bool,
+    /// The AccessGrants that selected its namespace, with their versions: a
+    /// changed grant re-observes what it judges (ownership tags, roles).
+    pub access: String,
 }
 
 #[derive(Clone, Debug)]
@@ -262,6 +265,7 @@ pub(super) mod tests {
             uid: Some("u".into()),
             infrastructure: spec.into(),
             adopt: false,
+            access: String::new(),
         }
     }
 

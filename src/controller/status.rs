@@ -9,6 +9,7 @@ use serde_json::json;
 use super::Context;
 use super::error::{Error, Problem};
 use crate::api::conditions::{self, READY, RECONCILING, STALLED, new_condition};
+use crate::api::reason::Reason;
 use crate::api::{BatchNotification, BatchNotificationStatus};
 
 /// The field manager of every status write.
@@ -32,7 +33,7 @@ pub fn set_conditions(
             new_condition(
                 READY,
                 true,
-                "Reconciled",
+                Reason::Reconciled,
                 "AWS resources match the spec",
                 generation,
                 now.clone(),
@@ -40,14 +41,14 @@ pub fn set_conditions(
             new_condition(
                 RECONCILING,
                 false,
-                "Reconciled",
+                Reason::Reconciled,
                 "",
                 generation,
                 now.clone(),
             ),
-            new_condition(STALLED, false, "Reconciled", "", generation, now),
+            new_condition(STALLED, false, Reason::Reconciled, "", generation, now),
         ],
-        Some(p) if p.stalled => [
+        Some(p) if p.stalled() => [
             new_condition(
                 READY,
                 false,

@@ -2,6 +2,7 @@
 
 use super::error::Problem;
 use crate::api::BatchNotificationSpec;
+use crate::api::reason::Reason;
 use crate::desired::resources::ReferenceError;
 use crate::desired::{Desired, schedule};
 
@@ -11,13 +12,15 @@ pub fn schedule(spec: &BatchNotificationSpec) -> Result<(), Problem> {
         return Ok(());
     };
     if let Some(cron) = run.schedule.as_deref() {
-        schedule::validate(cron, run.time_zone())
-            .map_err(|e| Problem::stalled("InvalidSchedule", format!("spec.run.schedule: {e}")))?;
+        schedule::validate(cron, run.time_zone()).map_err(|e| {
+            Problem::new(Reason::InvalidSchedule, format!("spec.run.schedule: {e}"))
+        })?;
     }
     Ok(())
 }
 
-/// Referenced ARNs are in the object's region and the operator's account:
+/// Referenced ARNs are in the object's region and the account its namespace
+/// acts in (its AccessGrant's role's, or the operator's own):
 /// the role we create can only be granted resources of its own account, and
 /// a state machine calls Batch and SNS in its own region.
 pub fn references(spec: &BatchNotificationSpec, desired: &Desired) -> Result<(), Problem> {
@@ -25,23 +28,23 @@ pub fn references(spec: &BatchNotificationSpec, desired: &Desired) -> Result<(),
         match desired.check_reference(arn, regional) {
             Ok(()) => {}
             Err(ReferenceError::NotAnArn) => {
-                return Err(Problem::stalled(
-                    "InvalidSpec",
+                return Err(Problem::new(
+                    Reason::InvalidSpec,
                     format!("{field}: {arn} is not an ARN"),
                 ));
             }
             Err(ReferenceError::Account(account)) => {
-                return Err(Problem::stalled(
-                    "CrossAccountReference",
+                return Err(Problem::new(
+                    Reason::CrossAccountReference,
                     format!(
-                        "{field}: {arn} is in account {account}, but the operator's credentials are for account {}",
+                        "{field}: {arn} is in account {account}, not an account this namespace may use: its objects act in account {} (its AccessGrant's role, or the operator's own identity without a grant)",
                         desired.scope.account()
                     ),
                 ));
             }
             Err(ReferenceError::Region(region)) => {
-                return Err(Problem::stalled(
-                    "RegionMismatch",
+                return Err(Problem::new(
+                    Reason::RegionMismatch,
                     format!(
                         "{field}: {arn} is in region {region}, but this object's region is {}",
                         desired.scope.region()
@@ -98,7 +101,7 @@ mod tests {
             let p = check(with_job_role(field, "arn:aws:iam::999999999999:role/r"))
                 .expect_err("another account");
             assert_eq!(p.reason, "CrossAccountReference");
-            assert!(p.stalled);
+            assert!(p.stalled());
             assert!(
                 p.message
                     .starts_with(&format!("spec.jobDefinition.managed.{field}:")),
@@ -115,6 +118,13 @@ mod tests {
         }))
         .expect_err("another account");
         assert_eq!(p.reason, "CrossAccountReference");
+        assert!(
+            p.message.contains(
+                "not an account this namespace may use: its objects act in account 123456789012"
+            ),
+            "{}",
+            p.message
+        );
         assert!(
             p.message
                 .starts_with("spec.jobQueue.managed.computeEnvironment.managed.serviceRoleArn:"),

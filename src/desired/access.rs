@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use super::tags::{Owner, Ownership, classify_ownership};
+use crate::api::reason::Reason;
 use crate::api::{
     AccessGrant, AccessGrantSpec, BatchNotificationSpec, ManagedKind, NamespaceSelection,
 };
@@ -177,16 +178,16 @@ pub enum Refusal {
 
 impl Refusal {
     /// The condition and Event reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
             Refusal::Reference {
                 kind: ReferenceKind::Role,
                 ..
-            } => "RoleNotGranted",
-            Refusal::Reference { .. } => "ReferenceNotGranted",
-            Refusal::Managed { .. } => "ManagedNotGranted",
-            Refusal::Region { .. } => "RegionNotGranted",
-            Refusal::OwnedByAnother { .. } => "OwnedByAnother",
+            } => Reason::RoleNotGranted,
+            Refusal::Reference { .. } => Reason::ReferenceNotGranted,
+            Refusal::Managed { .. } => Reason::ManagedNotGranted,
+            Refusal::Region { .. } => Reason::RegionNotGranted,
+            Refusal::OwnedByAnother { .. } => Reason::OwnedByAnother,
         }
     }
 

@@ -3,8 +3,11 @@
 //! `States.Format`, so Step Functions renders them when it publishes.
 //!
 //! Syntax: `{name}` for a field of the run (see [`Placeholder`]); `{{` and
-//! `}}` for a literal brace. Anything else in braces is refused at admission
-//! (the CRD's pattern, [`PATTERN`]) and again here.
+//! `}}` for a literal brace, with or without placeholders. Anything else in
+//! braces is refused at admission (the CRD's rule, [`admission_rule`], whose
+//! message names the brace, its position and the known names). A text stored
+//! before that rule existed (braces were plain text then) and refused by the
+//! parser is published as it was written: [`compile`].
 
 /// A field of the run a message may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,8 +98,43 @@ impl Placeholder {
     }
 }
 
-/// The CRD's pattern for a message: text, `{{`, `}}` and known placeholders.
-pub const PATTERN: &str = "^([^{}]|\\{\\{|\\}\\}|\\{(jobId|jobName|status|statusReason|exitCode|attempts|logStreamName|jobUrl|executionUrl|executionName|namespace|name|trigger|scheduledTime|error)\\})*$";
+/// The longest valid start of a message (RE2, as the API server's CEL
+/// compiles it): text, `{{`, `}}` and known placeholders. Its alternatives
+/// never overlap, so the greedy match is the parser's own tokenisation.
+fn valid_prefix() -> String {
+    let names: Vec<&str> = Placeholder::ALL.iter().map(|p| p.name()).collect();
+    format!(r"^([^{{}}]|\{{\{{|\}}\}}|\{{({})\}})*", names.join("|"))
+}
+
+/// A CEL string literal (single-quoted) of `text`.
+fn cel_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', r"\\").replace('\'', r"\'"))
+}
+
+/// The CRD's rule for a message field: the whole text is text, `{{`, `}}`
+/// and known placeholders; when it is not, the message says in words which
+/// brace or name at which character (CEL counts characters, as `kubectl`
+/// users do) and how to write a literal brace. CEL's `string(int)` has no
+/// cost bound the API server accepts in a concatenation; `format` has.
+/// https://kubernetes.io/docs/reference/using-api/cel/
+pub fn admission_rule() -> serde_json::Value {
+    let prefix = valid_prefix();
+    let at = format!("size(self.find({}))", cel_string(&prefix));
+    let rest = format!("self.substring({at})");
+    let token = cel_string(r"^\{[^{}]*\}");
+    let known = known();
+    let message = format!(
+        "{rest}.startsWith('}}') \
+         ? 'a lone }} at character %d: write }}}} for a literal brace'.format([{at} + 1]) \
+         : {rest}.matches({token}) \
+         ? 'unknown placeholder %s at character %d; write {{{{ or }}}} for a literal brace; known: {known}'.format([{rest}.find({token}), {at} + 1]) \
+         : 'a lone {{ at character %d: write {{{{ or }}}} for a literal brace, or name a placeholder: {known}'.format([{at} + 1])"
+    );
+    serde_json::json!({
+        "rule": format!("self.matches({})", cel_string(&format!("{prefix}$"))),
+        "messageExpression": message,
+    })
+}
 
 /// SNS's message limit.
 /// https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
@@ -112,10 +150,10 @@ pub enum Segment {
 /// Why a template cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("unknown placeholder {{{0}}}; known: {known}", known = known())]
-    Unknown(String),
-    #[error("a lone {0:?}: write {{{{ or }}}} for a literal brace")]
-    LoneBrace(char),
+    #[error("unknown placeholder {{{name}}} at character {at}; write {{{{ or }}}} for a literal brace; known: {known}", known = known())]
+    Unknown { name: String, at: usize },
+    #[error("a lone {brace} at character {at}: write {{{{ or }}}} for a literal brace")]
+    LoneBrace { brace: char, at: usize },
     #[error("rendered with the longest values it could reach {0} bytes, over SNS's 256 KiB")]
     TooLong(usize),
 }
@@ -128,29 +166,51 @@ fn known() -> String {
         .join(", ")
 }
 
+/// The template's segments; `{{` and `}}` become literal braces. Errors
+/// name the 1-based character, as the admission rule does.
 pub fn parse(template: &str) -> Result<Vec<Segment>, TemplateError> {
     let mut segments = Vec::new();
     let mut text = String::new();
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut chars = template.char_indices().peekable();
+    // The 1-based character of `c`.
+    let mut at = 0;
+    while let Some((byte, c)) = chars.next() {
+        at += 1;
+        let next = chars.peek().map(|(_, c)| *c);
         match c {
-            '{' if chars.peek() == Some(&'{') => {
+            '{' if next == Some('{') => {
                 chars.next();
+                at += 1;
                 text.push('{');
             }
-            '}' if chars.peek() == Some(&'}') => {
+            '}' if next == Some('}') => {
                 chars.next();
+                at += 1;
                 text.push('}');
             }
             '{' => {
-                let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                let field = Placeholder::from_name(&name).ok_or(TemplateError::Unknown(name))?;
+                let rest = &template[byte + 1..];
+                let Some(end) = rest
+                    .find(['{', '}'])
+                    .filter(|e| rest[*e..].starts_with('}'))
+                else {
+                    return Err(TemplateError::LoneBrace { brace: '{', at });
+                };
+                let name = &rest[..end];
+                let field = Placeholder::from_name(name).ok_or_else(|| TemplateError::Unknown {
+                    name: name.to_string(),
+                    at,
+                })?;
+                // The name and its closing brace.
+                let skip = name.chars().count() + 1;
+                chars.nth(skip - 1);
+                at += skip;
                 if !text.is_empty() {
                     segments.push(Segment::Text(std::mem::take(&mut text)));
                 }
                 segments.push(Segment::Field(field));
             }
-            '}' => return Err(TemplateError::LoneBrace('}')),
+            '}' => return Err(TemplateError::LoneBrace { brace: '}', at }),
             c => text.push(c),
         }
     }
@@ -168,6 +228,63 @@ pub fn parse(template: &str) -> Result<Vec<Segment>, TemplateError> {
         return Err(TemplateError::TooLong(longest));
     }
     Ok(segments)
+}
+
+/// A message as it will be published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compiled {
+    pub segments: Vec<Segment>,
+    /// Why the text is published as written, braces and all: the parser
+    /// refuses it, so it was stored before the admission rule existed, when
+    /// braces were plain text (the API server keeps an unchanged field that
+    /// a tightened rule would refuse: validation ratcheting). `None` for a
+    /// text the rule accepts.
+    pub literal: Option<TemplateError>,
+}
+
+/// `template` compiled: parsed, or, where the parser refuses a brace or a
+/// name, the text as written (see [`Compiled::literal`]). Only a template
+/// that could outgrow SNS is an error: no stored text before placeholders
+/// could be one.
+pub fn compile(template: &str) -> Result<Compiled, TemplateError> {
+    match parse(template) {
+        Ok(segments) => Ok(Compiled {
+            segments,
+            literal: None,
+        }),
+        Err(e @ TemplateError::TooLong(_)) => Err(e),
+        Err(e) => Ok(Compiled {
+            segments: vec![Segment::Text(template.to_string())],
+            literal: Some(e),
+        }),
+    }
+}
+
+/// The text of segments without placeholders, as SNS receives it.
+pub fn literal_text(segments: &[Segment]) -> String {
+    segments
+        .iter()
+        .map(|s| match s {
+            Segment::Text(t) => t.as_str(),
+            Segment::Field(_) => "",
+        })
+        .collect()
+}
+
+/// What SNS receives for `template` when no message names a field of the
+/// run: its literal text, `{{`/`}}` as single braces; a text stored before
+/// placeholders, as written. The seed's definition, byte for byte, for a
+/// text without braces.
+pub fn plain_text(template: &str) -> std::borrow::Cow<'_, str> {
+    if !template.contains(['{', '}']) {
+        return template.into();
+    }
+    match compile(template) {
+        Ok(c) if c.literal.is_none() && !has_placeholders(&c.segments) => {
+            literal_text(&c.segments).into()
+        }
+        _ => template.into(),
+    }
 }
 
 /// Whether the template names any field of the run.
@@ -220,19 +337,65 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_and_lone_braces_are_refused_naming_them() {
+    fn unknown_names_and_lone_braces_are_refused_naming_them_and_their_character() {
         assert_eq!(
             parse("x {jobid}"),
-            Err(TemplateError::Unknown("jobid".into()))
+            Err(TemplateError::Unknown {
+                name: "jobid".into(),
+                at: 3
+            })
         );
+        let message = parse("x {jobid}").unwrap_err().to_string();
         assert!(
-            parse("x {jobid}")
-                .unwrap_err()
-                .to_string()
-                .contains("{jobId}")
+            message.starts_with("unknown placeholder {jobid} at character 3; write {{ or }}"),
+            "{message}"
         );
-        assert_eq!(parse("a } b"), Err(TemplateError::LoneBrace('}')));
-        assert!(matches!(parse("a { b"), Err(TemplateError::Unknown(_))));
+        assert!(message.contains("{jobId}"), "{message}");
+        assert_eq!(
+            parse("a } b"),
+            Err(TemplateError::LoneBrace { brace: '}', at: 3 })
+        );
+        assert_eq!(
+            parse("é { b"),
+            Err(TemplateError::LoneBrace { brace: '{', at: 3 })
+        );
+        assert_eq!(
+            parse("{a{jobId}"),
+            Err(TemplateError::LoneBrace { brace: '{', at: 1 })
+        );
+        assert_eq!(
+            parse("{jobId}}"),
+            Err(TemplateError::LoneBrace { brace: '}', at: 8 })
+        );
+        assert_eq!(
+            parse("{{{jobId}}}").map(|s| s.len()),
+            Ok(3),
+            "a brace, a placeholder, a brace"
+        );
+    }
+
+    #[test]
+    fn doubled_braces_are_single_with_or_without_placeholders() {
+        let plain = compile("{{braces}} ✓ 'q' \\ $.x").expect("compiled");
+        assert_eq!(plain.literal, None);
+        assert_eq!(literal_text(&plain.segments), "{braces} ✓ 'q' \\ $.x");
+        assert!(!has_placeholders(&plain.segments));
+        let with = compile("{{braces}} {jobId}").expect("compiled");
+        assert_eq!(
+            format_call(&with.segments, "$.c"),
+            "States.Format('\\{braces\\} {}', $.c.jobId)"
+        );
+    }
+
+    #[test]
+    fn a_text_stored_before_placeholders_is_published_as_written() {
+        for old in ["{braces}", "a } b", "json {\"a\": 1}", "{{x}} {y}"] {
+            let c = compile(old).expect("compiled");
+            assert!(c.literal.is_some(), "{old}");
+            assert_eq!(literal_text(&c.segments), old);
+            assert!(!has_placeholders(&c.segments));
+        }
+        assert!(compile(&"{statusReason}".repeat(40)).is_err());
     }
 
     #[test]
@@ -243,16 +406,18 @@ mod tests {
     }
 
     #[test]
-    fn the_crd_pattern_agrees_with_the_parser() {
-        // The pattern's alternatives are the placeholder names, in order.
+    fn the_admission_rule_names_every_placeholder() {
+        let rule = admission_rule();
+        let text = rule.to_string();
         for p in Placeholder::ALL {
             assert!(
-                PATTERN.contains(&format!("|{}|", p.name()))
-                    || PATTERN.contains(&format!("({}|", p.name()))
-                    || PATTERN.contains(&format!("|{})", p.name())),
+                text.contains(&format!("|{}|", p.name()))
+                    || text.contains(&format!("({}|", p.name()))
+                    || text.contains(&format!("|{})", p.name())),
                 "{}",
                 p.name()
             );
+            assert!(text.contains(&format!("{{{}}}", p.name())), "{}", p.name());
         }
     }
 }

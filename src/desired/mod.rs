@@ -13,6 +13,7 @@ pub mod iam;
 pub mod messages;
 pub mod names;
 pub mod resources;
+pub mod runs;
 pub mod state_machine;
 pub mod tags;
 

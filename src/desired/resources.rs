@@ -190,6 +190,9 @@ pub struct Desired {
     pub topic: Wanted<Topic>,
     pub role: Role,
     pub state_machine: StateMachine,
+    /// Message fields published as written, braces and all (stored before
+    /// placeholders existed): reported in status and a Normal Event.
+    pub literal_messages: Vec<MessageError>,
 }
 
 impl Desired {
@@ -324,13 +327,15 @@ impl Desired {
                 },
             ),
         };
+        let run = RunInputs::from_spec(spec, &id.region, &id.namespace, &id.name)?;
+        let literal_messages = run.literal.clone();
         let state_machine = StateMachine {
             meta: meta(
                 &names.state_machine,
                 scope.state_machine_arn(&names.state_machine),
             ),
             definition: state_machine_definition(&DefinitionInputs {
-                run: RunInputs::from_spec(spec, &id.region, &id.namespace, &id.name)?,
+                run,
                 ..DefinitionInputs::from_spec(
                     spec,
                     scope.partition(),
@@ -353,6 +358,7 @@ impl Desired {
             topic,
             role,
             state_machine,
+            literal_messages,
         })
     }
 

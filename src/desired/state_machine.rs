@@ -1,6 +1,8 @@
 //! The state machine definition: the AWS sample "Manage a Batch Job", with the job, the
 //! queue, the job definition, the topic, the messages and the timeout filled in.
 
+use std::borrow::Cow;
+
 use serde_json::{Value, json};
 
 use super::arns::Partition;
@@ -31,10 +33,11 @@ pub struct DefinitionInputs<'a> {
     pub job_definition_arn: &'a str,
     /// The topic ARN.
     pub topic_arn: &'a str,
-    /// Published when the job succeeded.
-    pub success_message: &'a str,
-    /// Published when the job failed.
-    pub failure_message: &'a str,
+    /// Published when the job succeeded, as SNS receives it (used when the
+    /// messages name no field of the run).
+    pub success_message: Cow<'a, str>,
+    /// Published when the job failed, as SNS receives it.
+    pub failure_message: Cow<'a, str>,
     /// The whole execution's `TimeoutSeconds`.
     pub timeout_seconds: u32,
     /// What the runs add: per-run parameters, messages with context.
@@ -49,6 +52,10 @@ pub struct RunInputs {
     pub parameters: bool,
     /// Render the messages from the run's context.
     pub context: Option<ContextInputs>,
+    /// The message fields published as written, braces and all: stored
+    /// before placeholders existed, refused by the parser (see
+    /// [`messages::compile`]).
+    pub literal: Vec<MessageError>,
 }
 
 /// What the messages with context are made of.
@@ -79,10 +86,18 @@ impl RunInputs {
         namespace: &str,
         name: &str,
     ) -> Result<RunInputs, MessageError> {
-        let parse =
-            |field, text| messages::parse(text).map_err(|error| MessageError { field, error });
-        let success = parse("spec.messages.success", spec.success_message())?;
-        let failure = parse("spec.messages.failure", spec.failure_message())?;
+        let mut literal = Vec::new();
+        let mut compile = |field, text| match messages::compile(text) {
+            Ok(compiled) => {
+                if let Some(error) = compiled.literal {
+                    literal.push(MessageError { field, error });
+                }
+                Ok(compiled.segments)
+            }
+            Err(error) => Err(MessageError { field, error }),
+        };
+        let success = compile("spec.messages.success", spec.success_message())?;
+        let failure = compile("spec.messages.failure", spec.failure_message())?;
         let format = spec.message_format();
         let context = (format == MessageFormat::Json
             || messages::has_placeholders(&success)
@@ -101,6 +116,7 @@ impl RunInputs {
                 .as_ref()
                 .is_some_and(|r| r.parameters.as_ref().is_some_and(|p| !p.is_empty())),
             context,
+            literal,
         })
     }
 }
@@ -120,8 +136,8 @@ impl<'a> DefinitionInputs<'a> {
             job_queue_arn,
             job_definition_arn,
             topic_arn,
-            success_message: spec.success_message(),
-            failure_message: spec.failure_message(),
+            success_message: messages::plain_text(spec.success_message()),
+            failure_message: messages::plain_text(spec.failure_message()),
             timeout_seconds: spec.timeout_seconds(),
             run: RunInputs::default(),
         }
@@ -171,8 +187,8 @@ pub fn state_machine_definition(inputs: &DefinitionInputs<'_>) -> Value {
                     }
                 ],
             },
-            NOTIFY_SUCCESS_STATE: notify(inputs.success_message),
-            NOTIFY_FAILURE_STATE: notify(inputs.failure_message),
+            NOTIFY_SUCCESS_STATE: notify(&inputs.success_message),
+            NOTIFY_FAILURE_STATE: notify(&inputs.failure_message),
         },
     })
 }
@@ -392,8 +408,8 @@ mod tests {
             job_queue_arn: QUEUE,
             job_definition_arn: JOB_DEFINITION,
             topic_arn: TOPIC,
-            success_message: DEFAULT_SUCCESS_MESSAGE,
-            failure_message: DEFAULT_FAILURE_MESSAGE,
+            success_message: DEFAULT_SUCCESS_MESSAGE.into(),
+            failure_message: DEFAULT_FAILURE_MESSAGE.into(),
             timeout_seconds: 3600,
             run: RunInputs::default(),
         }
@@ -430,8 +446,8 @@ mod tests {
             job_queue_arn: "arn:aws-cn:batch:cn-north-1:123456789012:job-queue/q",
             job_definition_arn: "arn:aws-cn:batch:cn-north-1:123456789012:job-definition/d",
             topic_arn: "arn:aws-cn:sns:cn-north-1:123456789012:t",
-            success_message: "ok \"quoted\" ✓",
-            failure_message: "not ok",
+            success_message: "ok \"quoted\" ✓".into(),
+            failure_message: "not ok".into(),
             timeout_seconds: 60,
             run: RunInputs::default(),
         };
@@ -480,8 +496,8 @@ mod tests {
                     job_queue_arn: &arn,
                     job_definition_arn: &arn,
                     topic_arn: &arn,
-                    success_message: &success,
-                    failure_message: &failure,
+                    success_message: success.as_str().into(),
+                    failure_message: failure.as_str().into(),
                     timeout_seconds: timeout,
                     run: RunInputs::default(),
                 };

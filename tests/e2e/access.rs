@@ -269,10 +269,13 @@ async fn a_grant_lets_a_namespace_reach_what_it_names_and_nothing_else() {
     for name in ["owned", "borrow", "managed"] {
         ctx.wait_ready(name).await;
     }
-    // And narrows it: an object it no longer covers is Stalled again.
+    // And narrows it: an object it no longer covers is Stalled again, at
+    // once — a spec-level check and an observed one (another's topic) alike.
     spec["managed"] = json!([]);
+    spec["references"]["ownedByOthers"] = json!([]);
     grant(&ctx, spec).await;
     stalled(&ctx, "managed", "ManagedNotGranted").await;
+    stalled(&ctx, "owned", "OwnedByAnother").await;
     delete_grant(&ctx, &grant_name).await;
 }
 

@@ -399,3 +399,63 @@ fn admission_field_matching_is_exact() {
     assert!(!names_field(message, "spec.jobQueue"));
     assert!(!names_field("x: spec.tags.team: Too long", "spec.tags"));
 }
+
+/// Issue #28: a brace the rule refuses is explained in words, as `kubectl
+/// apply` prints it: the field, the brace or name, its character, how to
+/// write a literal brace, the names there are.
+#[test]
+fn admission_explains_a_refused_brace_in_words() {
+    let known = "{jobId}, {jobName}, {status}, {statusReason}, {exitCode}, {attempts}, {logStreamName}, {jobUrl}, {executionUrl}, {executionName}, {namespace}, {name}, {trigger}, {scheduledTime}, {error}";
+    let cases = [
+        (
+            "done {".to_string(),
+            format!(
+                "a lone {{ at character 6: write {{{{ or }}}} for a literal brace, or name a placeholder: {known}"
+            ),
+        ),
+        (
+            "done } now".to_string(),
+            "a lone } at character 6: write }} for a literal brace".to_string(),
+        ),
+        (
+            "Job {jobid} ended".to_string(),
+            format!(
+                "unknown placeholder {{jobid}} at character 5; write {{{{ or }}}} for a literal brace; known: {known}"
+            ),
+        ),
+        (
+            // 16 KiB of characters, the brace last: positions count characters.
+            format!("{}}}", "é".repeat(16_383)),
+            "a lone } at character 16384: write }} for a literal brace".to_string(),
+        ),
+    ];
+    for (text, why) in cases {
+        let mut obj = manifest(&repo("examples/existing-arns.yaml"));
+        obj["metadata"]["name"] = json!("brace");
+        obj["metadata"]["namespace"] = json!("default");
+        obj["spec"]["messages"]["success"] = json!(text);
+        let (ok, out, err) = crate::support::cli::run(
+            crate::support::cli::with(bed().kubectl(), &["apply", "--dry-run=server", "-f", "-"]),
+            &obj.to_string(),
+        );
+        assert!(!ok, "accepted {text:?}: {out}");
+        let expected = format!(
+            "The BatchNotification \"brace\" is invalid: spec.messages.success: Invalid value: \"string\": {why}"
+        );
+        assert_eq!(
+            err.trim(),
+            expected,
+            "for {:?}",
+            &text[..text.len().min(40)]
+        );
+    }
+    // The limit is characters, 16384 of them whatever their size.
+    let mut obj = manifest(&repo("examples/existing-arns.yaml"));
+    obj["metadata"]["namespace"] = json!("default");
+    obj["spec"]["messages"]["success"] = json!(format!("{}{{{{}}}}", "é".repeat(16_380)));
+    let (ok, out, err) = crate::support::cli::run(
+        crate::support::cli::with(bed().kubectl(), &["apply", "--dry-run=server", "-f", "-"]),
+        &obj.to_string(),
+    );
+    assert!(ok, "{out}{err}");
+}

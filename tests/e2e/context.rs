@@ -9,44 +9,16 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use serde_json::{Value, json};
 
-use crate::support::{Ctx, FAIL_MARKER, HOLD_MARKER, batch_stack, example};
+use crate::support::{Ctx, FAIL_MARKER, HOLD_MARKER, batch_stack, delivered, example};
 
 const TEXT: &str = "Job {jobName} ({jobId}) {status}: {statusReason}\nexit {exitCode} after {attempts} attempt(s), logs {logStreamName}\n{namespace}/{name} trigger {trigger} execution {executionName} error {error} {{braces}} 'quoted'";
-
-/// The notification texts delivered to the queue (out of SNS's envelope).
-async fn delivered(ctx: &Ctx, url: &str, at_least: usize) -> Vec<String> {
-    let sqs = aws_sdk_sqs::Client::new(&ctx.aws);
-    let mut out = Vec::new();
-    for _ in 0..20 {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        for m in got.messages() {
-            let body = m.body().unwrap_or_default();
-            let text = serde_json::from_str::<Value>(body)
-                .ok()
-                .and_then(|v| v["Message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| body.to_string());
-            out.push(text);
-        }
-        if out.len() >= at_least {
-            break;
-        }
-    }
-    out
-}
 
 /// A BatchNotification over its own queue and job definition (named after
 /// `job`, so the emulator's markers apply), notifying an SQS queue.
 async fn object(ctx: &Ctx, name: &str, job: &str) -> (Value, String) {
     let (queue_arn, job_definition) =
         batch_stack(&ctx.aws, &format!("{}-{name}", ctx.prefix), job).await;
-    let (url, subscriber) = crate::runs::subscriber(ctx, &format!("{name}-sub")).await;
+    let (url, subscriber) = crate::support::subscriber(ctx, &format!("{name}-sub")).await;
     let mut obj = example("existing-arns.yaml");
     obj["metadata"]["name"] = json!(name);
     obj["spec"]["jobQueue"] = json!({"arn": queue_arn});
@@ -383,4 +355,132 @@ fn the_definitions_pass_the_amazon_states_language_validator() {
         .output()
         .expect("validator");
     assert!(!out.status.success());
+}
+
+/// Issue #28: one escaping rule — `{{` and `}}` arrive as single braces with
+/// or without placeholders; unicode, quotes, backslashes and `$.` as written.
+#[tokio::test]
+async fn doubled_braces_arrive_single_with_or_without_placeholders() {
+    let ctx = Ctx::new("context-braces").await;
+    let _op = ctx.operator(&[]);
+    let (mut plain, plain_url) = object(&ctx, "plain", "report").await;
+    plain["spec"]["messages"] =
+        json!({"success": "{{braces}} ✓ \"double\" 'single' back\\slash $.x"});
+    ctx.apply(&plain).await;
+    let (mut templated, templated_url) = object(&ctx, "templated", FAIL_MARKER).await;
+    templated["spec"]["messages"] =
+        json!({"failure": "{{braces}} {status} ✓ \"double\" 'single' back\\slash $.x }}"});
+    ctx.apply(&templated).await;
+
+    finished(&ctx, "plain", "1").await;
+    assert_eq!(
+        delivered(&ctx, &plain_url, 1).await,
+        ["{braces} ✓ \"double\" 'single' back\\slash $.x"]
+    );
+    let run = finished(&ctx, "templated", "1").await;
+    assert_eq!(run.job_status.as_deref(), Some("FAILED"), "{run:?}");
+    assert_eq!(
+        delivered(&ctx, &templated_url, 1).await,
+        ["{braces} FAILED ✓ \"double\" 'single' back\\slash $.x }"]
+    );
+    for name in ["plain", "templated"] {
+        let o = ctx.wait_ready(name).await;
+        assert!(
+            o.status.unwrap_or_default().literal_messages.is_empty(),
+            "{name}"
+        );
+    }
+}
+
+/// Issue #24: every run without an outcome is followed, wherever it is in
+/// `status.runs`: a run overtaken by a newer trigger's run, and one pushed
+/// past `historyLimit` while still going, each get their outcome and their
+/// Event. (Held jobs stay RUNNABLE until cancelled.)
+#[tokio::test]
+async fn overtaken_runs_are_followed_to_their_end_also_past_the_history_limit() {
+    let ctx = Ctx::new("context-overlap").await;
+    let _op = ctx.operator(&[]);
+    let batch = aws_sdk_batch::Client::new(&ctx.aws);
+    let job_of = |o: &BatchNotification, i: usize| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.runs.get(i))
+            .and_then(|r| r.batch_job_id.clone())
+    };
+    for (name, limit) in [("overlap", 10), ("limited", 1)] {
+        let (mut obj, _url) = object(&ctx, name, HOLD_MARKER).await;
+        obj["spec"]["run"]["historyLimit"] = json!(limit);
+        ctx.apply(&obj).await;
+        let first = ctx
+            .wait(name, "run 1's job", Duration::from_secs(90), |o| {
+                job_of(o, 0).is_some()
+            })
+            .await;
+        let first_job = job_of(&first, 0).expect("job");
+        let first_run = last_run(&first).expect("run").name;
+        obj["spec"]["run"]["trigger"] = json!("2");
+        ctx.apply(&obj).await;
+        let both = ctx
+            .wait(name, "run 2 beside run 1", Duration::from_secs(90), |o| {
+                let runs = o.status.clone().unwrap_or_default().runs;
+                runs.len() == 2 && job_of(o, 0).is_some()
+            })
+            .await;
+        let runs = both.status.clone().unwrap_or_default().runs;
+        assert_eq!(runs[1].name, first_run, "{name}: {runs:?}");
+        assert_eq!(runs[1].outcome, None, "{name}");
+        // Run 1's job ends: its record (or, past the limit, its Event) says so.
+        batch
+            .cancel_job()
+            .job_id(&first_job)
+            .reason("test: run 1 ends first")
+            .send()
+            .await
+            .expect("cancel job");
+        crate::support::eventually(
+            "run 1's RunFailed Event",
+            Duration::from_secs(90),
+            || async {
+                let evs = events(&ctx, name).await;
+                evs.iter()
+                    .any(|(r, note, _)| r == "RunFailed" && note.contains(&first_run))
+                    .then_some(())
+            },
+        )
+        .await;
+        let o = ctx
+            .wait(
+                name,
+                "run 1's end in status",
+                Duration::from_secs(30),
+                |o| {
+                    let runs = o.status.clone().unwrap_or_default().runs;
+                    if limit == 1 {
+                        runs.len() == 1 && runs[0].outcome.is_none()
+                    } else {
+                        runs.len() == 2 && runs[1].outcome.is_some()
+                    }
+                },
+            )
+            .await;
+        let runs = o.status.clone().unwrap_or_default().runs;
+        if limit > 1 {
+            assert_eq!(runs[1].outcome, Some(batchnotify::api::RunOutcome::Failed));
+            assert_eq!(runs[1].job_status.as_deref(), Some("FAILED"));
+        }
+        // The newest run is still followed, and lastRun is still it.
+        let second_job = job_of(&o, 0).expect("job");
+        assert_eq!(last_run(&o).map(|r| r.name), Some(runs[0].name.clone()));
+        batch
+            .cancel_job()
+            .job_id(&second_job)
+            .reason("test: run 2 ends")
+            .send()
+            .await
+            .expect("cancel job");
+        let run = finished(&ctx, name, "2").await;
+        assert_eq!(run.job_status.as_deref(), Some("FAILED"), "{name}: {run:?}");
+        let evs = events(&ctx, name).await;
+        assert_eq!(count(&evs, "RunFailed"), 2, "{name}: {evs:?}");
+    }
 }

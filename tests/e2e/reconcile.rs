@@ -269,6 +269,9 @@ async fn seed_sample_everything_managed_becomes_ready_and_is_deleted() {
             .any(|(r, n)| r == "ComputeEnvironmentNotReady" && n.contains("is CREATING")),
         "{events:?}"
     );
+    // A clean creation raises no Warning: its waits are Normal Events.
+    let warnings = ctx.warnings(&name).await;
+    assert!(warnings.is_empty(), "{warnings:?}");
 
     // Delete: everything we created goes.
     ctx.api()

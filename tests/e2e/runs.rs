@@ -3,43 +3,15 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use batchnotify::api::BatchNotification;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
-use crate::support::{Ctx, FAIL_MARKER, emulator_requests, example};
+use crate::support::{Ctx, FAIL_MARKER, emulator_requests, example, subscriber};
 use crate::testbed_aws::seed_stack;
 
 const SUCCESS: &str = "Batch job submitted through Step Functions succeeded";
 const FAILURE: &str = "Batch job submitted through Step Functions failed";
-
-/// An SQS queue to subscribe to the managed topic: (url, arn).
-pub(crate) async fn subscriber(ctx: &Ctx, name: &str) -> (String, String) {
-    let sqs = aws_sdk_sqs::Client::new(&ctx.aws);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}-{name}", ctx.prefix))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url()
-        .unwrap_or_default()
-        .to_string();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes");
-    let arn = attrs
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
-    (url, arn)
-}
 
 /// The notification texts delivered to the queue (SNS wraps them in an envelope).
 async fn delivered(ctx: &Ctx, url: &str) -> Vec<String> {

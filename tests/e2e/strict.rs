@@ -102,6 +102,12 @@ async fn a_role_still_propagating_is_role_propagating_then_ready() {
             .any(|(r, n)| r == "RolePropagating" && n.contains("was just created")),
         "the new role was given time to propagate: {events:?}"
     );
+    // A routine wait is a Normal Event, never a Warning.
+    let warnings = ctx.warnings("strict").await;
+    assert!(
+        !warnings.iter().any(|r| r == "RolePropagating"),
+        "{warnings:?}"
+    );
     assert!(
         !events.iter().any(|(r, _)| r == "AwsAccessDenied"),
         "{events:?}"

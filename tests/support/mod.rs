@@ -980,6 +980,85 @@ impl Ctx {
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
     }
+
+    /// The reasons of the Warning Events about `name`.
+    pub async fn warnings(&self, name: &str) -> Vec<String> {
+        let api: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.ns);
+        api.list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .filter_map(|e| e.reason)
+            .collect()
+    }
+}
+
+/// An SQS queue to subscribe to the managed topic: (url, arn).
+pub async fn subscriber(ctx: &Ctx, name: &str) -> (String, String) {
+    let sqs = aws_sdk_sqs::Client::new(&ctx.aws);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}-{name}", ctx.prefix))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes");
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    (url, arn)
+}
+
+/// The notification texts delivered to the queue (out of SNS's envelope).
+pub async fn delivered(ctx: &Ctx, url: &str, at_least: usize) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(&ctx.aws);
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for m in got.messages() {
+            if let Some(receipt) = m.receipt_handle() {
+                // Read once: a later call sees only what came after.
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await;
+            }
+            let body = m.body().unwrap_or_default();
+            let text = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["Message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| body.to_string());
+            out.push(text);
+        }
+        if out.len() >= at_least {
+            break;
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------- reliability (issue #8)

@@ -1,9 +1,9 @@
 //! The Batch compute environment (managed Fargate).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::{Created, Delta, Manager, Removal, what};
+use crate::api::reason::Reason;
 use crate::aws::batch::ObservedComputeEnvironment;
 use crate::aws::{AwsError, RegionClients};
 use crate::controller::error::Problem;
@@ -11,19 +11,15 @@ use crate::desired::{ComputeEnvironment, Meta};
 
 pub struct ComputeEnvironmentManager;
 
-/// The reason while Batch works on the compute environment.
-pub const NOT_READY: &str = "ComputeEnvironmentNotReady";
-
 /// Batch accepts no change, and no queue, while it is working on it.
 /// https://docs.aws.amazon.com/batch/latest/userguide/compute_environment_parameters.html
 fn not_ready(desired: &ComputeEnvironment, status: &str) -> Problem {
-    Problem::transient(
-        NOT_READY,
+    Problem::new(
+        Reason::ComputeEnvironmentNotReady,
         format!(
             "{} is {status}; the job queue follows once it is VALID",
             what::<ComputeEnvironmentManager>(desired)
         ),
-        Duration::from_secs(5),
     )
 }
 
@@ -158,8 +154,8 @@ impl Manager for ComputeEnvironmentManager {
             return Err(not_ready(desired, &observed.status));
         }
         if observed.status == "INVALID" {
-            return Err(Problem::stalled(
-                "ComputeEnvironmentInvalid",
+            return Err(Problem::new(
+                Reason::ComputeEnvironmentInvalid,
                 format!(
                     "{} is INVALID: {}",
                     what::<Self>(desired),

@@ -1,9 +1,9 @@
 //! The Batch job queue.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::{Created, Delta, Manager, Removal, what};
+use crate::api::reason::Reason;
 use crate::aws::batch::ObservedJobQueue;
 use crate::aws::{AwsError, RegionClients};
 use crate::controller::error::Problem;
@@ -89,14 +89,13 @@ impl Manager for JobQueueManager {
     /// Batch accepts no update while the queue is CREATING/UPDATING.
     fn settled(desired: &JobQueue, observed: &ObservedJobQueue) -> Result<(), Problem> {
         if observed.status == "CREATING" || observed.status == "UPDATING" {
-            return Err(Problem::transient(
-                "JobQueueNotReady",
+            return Err(Problem::new(
+                Reason::JobQueueNotReady,
                 format!(
                     "{} is {}; it is updated once VALID",
                     what::<Self>(desired),
                     observed.status
                 ),
-                Duration::from_secs(5),
             ));
         }
         Ok(())

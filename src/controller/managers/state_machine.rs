@@ -1,11 +1,11 @@
 //! The Step Functions state machine.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::{Created, Delta, Manager, Removal, what};
+use crate::api::reason::Reason;
 use crate::aws::sfn::{ObservedStateMachine, role_not_assumable};
 use crate::aws::{AwsError, ErrorKind, RegionClients};
 use crate::controller::error::Problem;
@@ -120,13 +120,12 @@ impl Manager for StateMachineManager {
     /// all. Any other denial is a permission the operator lacks.
     fn problem(desired: &StateMachine, err: &AwsError) -> Problem {
         if role_not_assumable(err) {
-            Problem::transient(
-                "RolePropagating",
+            Problem::new(
+                Reason::RolePropagating,
                 format!(
                     "{}: the new IAM role is not yet assumable by Step Functions ({err}); retrying",
                     what::<Self>(desired)
                 ),
-                Duration::from_secs(5),
             )
         } else {
             Problem::aws(&what::<Self>(desired), err)

@@ -223,7 +223,7 @@ async fn a_topic_of_another_object_is_a_conflict_and_left_untouched() {
         .err()
         .expect("a conflict");
     assert_eq!(problem.reason, "OwnershipConflict");
-    assert!(problem.stalled);
+    assert!(problem.stalled());
     assert!(
         problem
             .message
@@ -462,7 +462,12 @@ async fn a_role_not_yet_assumable_is_role_propagating_and_any_other_denial_is_ac
         .await
         .err()
         .expect("refused");
-        assert_eq!((p.reason, p.stalled), (reason, stalled), "{}", p.message);
+        assert_eq!(
+            (p.reason.as_str(), p.stalled()),
+            (reason, stalled),
+            "{}",
+            p.message
+        );
         assert!(p.message.contains(&d.state_machine.meta.name));
         assert!(report.created.is_empty());
     }
@@ -490,7 +495,7 @@ async fn throttling_after_the_sdks_retries_is_aws_throttled() {
     .err()
     .expect("throttled");
     assert_eq!(p.reason, "AwsThrottled");
-    assert!(!p.stalled && p.retry.is_some());
+    assert!(!p.stalled() && p.retry.is_some());
 }
 
 fn sfn_tags(tags: BTreeMap<String, String>) -> Rule {
@@ -615,11 +620,15 @@ async fn a_compute_environment_waits_while_creating_stalls_when_invalid_and_upda
             &mut Report::default(),
         )
         .await;
-        assert_eq!(result.as_ref().err().map(|p| p.reason), reason, "{status}");
+        assert_eq!(
+            result.as_ref().err().map(|p| p.reason.as_str()),
+            reason,
+            "{status}"
+        );
         if status == "INVALID" {
             let p = result.err().expect("invalid");
             assert!(
-                p.stalled && p.message.contains("no subnet subnet-1"),
+                p.stalled() && p.message.contains("no subnet subnet-1"),
                 "{}",
                 p.message
             );
