@@ -211,7 +211,14 @@ async fn a_trigger_given_again_starts_a_new_run_and_suspend_stops_only_the_sched
     let machine = status.state_machine_arn.clone().expect("machine");
     let executions = crate::support::execution_names(&ctx.aws, &machine, None).await;
     assert_eq!(executions.len(), 3, "{executions:?}");
-    // Each Event tells the truth: three started, three succeeded.
+    // Each Event tells the truth: three started, three succeeded (the last
+    // run's Event follows the status write that recorded its end).
+    crate::support::eventually(
+        "the third RunSucceeded",
+        Duration::from_secs(30),
+        || async { (count(&events(&ctx, "again").await, "RunSucceeded") >= 3).then_some(()) },
+    )
+    .await;
     let evs = events(&ctx, "again").await;
     assert_eq!(count(&evs, "RunStarted"), 3, "{evs:?}");
     assert_eq!(count(&evs, "RunSucceeded"), 3, "{evs:?}");
@@ -480,6 +487,14 @@ async fn overtaken_runs_are_followed_to_their_end_also_past_the_history_limit() 
             .expect("cancel job");
         let run = finished(&ctx, name, "2").await;
         assert_eq!(run.job_status.as_deref(), Some("FAILED"), "{name}: {run:?}");
+        // The run's Event is published after the status write that records
+        // its end: wait for it, then check that there are exactly two.
+        crate::support::eventually(
+            "run 2's RunFailed Event",
+            Duration::from_secs(30),
+            || async { (count(&events(&ctx, name).await, "RunFailed") >= 2).then_some(()) },
+        )
+        .await;
         let evs = events(&ctx, name).await;
         assert_eq!(count(&evs, "RunFailed"), 2, "{name}: {evs:?}");
     }
