@@ -106,12 +106,7 @@ async fn remove_route_if_last(
     if !ctx.events.enabled() || ctx.region_still_used(obj, scope.account(), scope.region()) {
         return Ok(());
     }
-    ctx.events.remove(clients, scope).await.map_err(|e| {
-        Problem::aws(
-            "the execution events route (EventBridge rule, SQS queue)",
-            &e,
-        )
-    })
+    ctx.events.remove(clients, scope).await
 }
 
 /// The last object of this cluster in its region takes the operator's

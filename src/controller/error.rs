@@ -122,3 +122,65 @@ impl Problem {
         Problem::new(reason, format!("{resource}: {err}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(kind: ErrorKind) -> AwsError {
+        AwsError {
+            service: "sns",
+            operation: "CreateTopic",
+            kind,
+            code: Some("Code".into()),
+            message: "said AWS".into(),
+        }
+    }
+
+    #[test]
+    fn an_aws_failure_names_the_resource_and_the_call() {
+        let p = Problem::aws("SNS topic bn-x", &aws(ErrorKind::InvalidInput));
+        assert_eq!(p.reason, Reason::AwsRejected);
+        assert_eq!(p.message, "SNS topic bn-x: sns CreateTopic: Code: said AWS");
+        assert!(p.stalled(), "AWS refused the input: a human must act");
+    }
+
+    #[test]
+    fn every_aws_error_kind_has_its_reason_and_class() {
+        let cases = [
+            (ErrorKind::Throttled, Reason::AwsThrottled, false),
+            (ErrorKind::AccessDenied, Reason::AwsAccessDenied, true),
+            (ErrorKind::Conflict, Reason::AwsConflict, false),
+            (ErrorKind::NotFound, Reason::AwsNotFound, false),
+            (ErrorKind::Transient, Reason::AwsUnavailable, false),
+            (ErrorKind::Credentials, Reason::AssumeRoleFailed, true),
+        ];
+        for (kind, reason, stalled) in cases {
+            let p = Problem::aws("x", &aws(kind));
+            assert_eq!((p.reason, p.stalled()), (reason, stalled), "{kind:?}");
+            assert!(p.retry.is_some(), "{kind:?} is looked at again by itself");
+        }
+    }
+
+    #[test]
+    fn after_overrides_only_the_retry() {
+        let p =
+            Problem::new(Reason::RolePropagating, "IAM role bn-x").after(Duration::from_secs(5));
+        assert_eq!(p.retry, Some(Duration::from_secs(5)));
+        assert_eq!(p.reason, Reason::RolePropagating);
+        assert!(!p.stalled());
+    }
+
+    #[test]
+    fn a_wait_for_batchs_own_deletion_is_found_also_inside_the_finalizer() {
+        let p = Problem::new(Reason::DeletionInProgress, "job queue bn-q is DELETING");
+        let pending = Error::DeletionPending(p.clone());
+        assert_eq!(pending.deletion_pending(), Some(&p));
+        let wrapped = Error::Finalizer(Box::new(kube::runtime::finalizer::Error::CleanupFailed(
+            Error::DeletionPending(p.clone()),
+        )));
+        assert_eq!(wrapped.deletion_pending(), Some(&p));
+        assert_eq!(Error::Deletion(p).deletion_pending(), None, "a failure");
+        assert_eq!(Error::NoNamespace("x".into()).deletion_pending(), None);
+    }
+}

@@ -10,7 +10,8 @@
 //!
 //! Polling stays as the fallback, at `--event-poll` instead of seconds: a
 //! route that cannot be made (denied, someone else's), a queue or rule
-//! deleted out of band (put back at the next check), an event lost while the
+//! deleted out of band (put back at the next check, by their managers:
+//! [`super::managers::route`]), an event lost while the
 //! operator was down longer than the queue keeps messages. Duplicated,
 //! out-of-order or unknown events change nothing: the inbox holds ends only,
 //! by execution ARN, and nothing here ever starts a run.
@@ -22,11 +23,16 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use kube::runtime::reflector::ObjectRef;
 
+use super::error::Problem;
+use super::managers::route::{EventQueueManager, EventRuleManager};
+use super::managers::{self, Judge};
+use super::memory::{Key, Memory};
+use super::report::Report;
 use crate::api::BatchNotification;
 use crate::aws::sqs::{Message, Queues};
 use crate::aws::{AwsError, ErrorKind, RegionClients};
-use crate::desired::Scope;
-use crate::desired::events::{self, Event, Finished, Route, TARGET_ID};
+use crate::desired::events::{self, Event, Finished, Route};
+use crate::desired::{Owner, Scope};
 use crate::metrics::Metrics;
 
 /// How long an execution's end is kept for the object to pick it up.
@@ -39,16 +45,10 @@ const DELETE_BATCH: usize = 10;
 /// inside the queue's visibility timeout
 /// ([`events::VISIBILITY_SECONDS`]), so it does not come back meanwhile.
 const DELETE_AFTER: Duration = Duration::from_secs(10);
+/// An object's poll times are pruned once it has this many.
+const POLLED_MAX: usize = 64;
 /// A route that could not be made is tried again after this long.
 const ROUTE_RETRY: Duration = Duration::from_secs(60);
-
-#[derive(Debug, thiserror::Error)]
-enum RouteError {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("{0} exists without this cluster's tag; it is left untouched")]
-    NotOurs(String),
-}
 
 #[derive(Default)]
 struct RouteState {
@@ -84,31 +84,28 @@ pub struct Events {
     ready: Mutex<HashSet<String>>,
     inbox: Mutex<HashMap<String, (Finished, Instant)>>,
     machines: Mutex<HashMap<String, ObjectRef<BatchNotification>>>,
-    last_polled: Mutex<HashMap<String, Instant>>,
+    /// Each object's memory: when its executions were last described.
+    memory: Arc<Memory>,
     wake: mpsc::UnboundedSender<ObjectRef<BatchNotification>>,
     woken: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<BatchNotification>>>>,
 }
 
 impl Events {
-    pub fn new(
-        enabled: bool,
-        cluster: &str,
-        fallback: Duration,
-        recheck: Duration,
-        metrics: Arc<Metrics>,
-    ) -> Events {
+    /// Event mode as `config` says (`--events`, `--event-poll`, `--resync`
+    /// as the route's recheck, the cluster's name in the route's names).
+    pub fn new(config: &super::Config, metrics: Arc<Metrics>, memory: Arc<Memory>) -> Events {
         let (wake, woken) = mpsc::unbounded();
         Events {
-            enabled,
-            cluster: cluster.to_string(),
-            fallback,
-            recheck,
+            enabled: config.events,
+            cluster: config.cluster_name.clone(),
+            fallback: config.event_poll,
+            recheck: config.resync,
             metrics,
             routes: Mutex::new(HashMap::new()),
             ready: Mutex::new(HashSet::new()),
             inbox: Mutex::new(HashMap::new()),
             machines: Mutex::new(HashMap::new()),
-            last_polled: Mutex::new(HashMap::new()),
+            memory,
             wake,
             woken: Mutex::new(Some(woken)),
         }
@@ -156,8 +153,9 @@ impl Events {
             return false;
         }
         let route = Route::new(&self.cluster, scope);
+        let known = st.checked.is_some();
         st.checked = Some(Instant::now());
-        match converge(clients, &route).await {
+        match self.converge(clients, &route, known).await {
             Ok(url) => {
                 if !consuming {
                     let events = self.clone();
@@ -166,14 +164,14 @@ impl Events {
                     st.consumer = Some(tokio::spawn(async move {
                         events.consume(queues, url, region).await
                     }));
-                    tracing::info!(region = %scope.region(), queue = %route.queue_name, rule = %route.rule_name, "reading execution events");
+                    tracing::info!(region = %scope.region(), queue = %route.queue.meta.name, rule = %route.rule.meta.name, "reading execution events");
                 }
                 st.ready = true;
                 lock(&self.ready).insert(region);
                 true
             }
             Err(e) => {
-                tracing::warn!(region = %scope.region(), error = %e, "no execution events: polling runs instead (every --poll-max)");
+                tracing::warn!(region = %scope.region(), reason = %e.reason, error = %e.message, "no execution events: polling runs instead (every --poll-max)");
                 st.ready = false;
                 lock(&self.ready).remove(&region);
                 false
@@ -184,7 +182,7 @@ impl Events {
     /// Removes the route of `scope`'s region (no object of this cluster is
     /// left there): stops its consumer, deletes the rule and the queue when
     /// they carry this cluster's tag.
-    pub async fn remove(&self, clients: &RegionClients, scope: &Scope) -> Result<(), AwsError> {
+    pub async fn remove(&self, clients: &RegionClients, scope: &Scope) -> Result<(), Problem> {
         let region = place(scope);
         let state = self.state(&region);
         let mut st = state.lock().await;
@@ -195,34 +193,71 @@ impl Events {
             consumer.abort();
         }
         let route = Route::new(&self.cluster, scope);
-        if let Some(rule) = clients.rules.describe(&route.rule_name).await?
-            && clients
-                .rules
-                .tags(&rule.arn)
-                .await?
-                .is_some_and(|t| route.owns(&t))
-        {
-            let ids: Vec<String> = clients
-                .rules
-                .targets(&route.rule_name)
-                .await?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            clients.rules.delete(&route.rule_name, &ids).await?;
-            tracing::info!(rule = %route.rule_name, "deleted EventBridge rule");
-        }
-        if let Some(url) = clients.queues.url(&route.queue_name).await?
-            && clients
-                .queues
-                .tags(&url)
-                .await?
-                .is_some_and(|t| route.owns(&t))
-        {
-            clients.queues.delete(&url).await?;
-            tracing::info!(queue = %route.queue_name, "deleted SQS queue");
-        }
+        let owner = Owner::cluster(&self.cluster);
+        let judge = self.judge(&owner);
+        let mut report = Report::default();
+        managers::remove::<EventRuleManager>(clients, &route.rule, &judge, &mut report).await?;
+        managers::remove::<EventQueueManager>(clients, &route.queue, &judge, &mut report).await?;
+        log(&report);
         Ok(())
+    }
+
+    /// Who judges the route: the cluster, which never adopts.
+    fn judge<'a>(&self, owner: &'a Owner) -> Judge<'a> {
+        Judge {
+            owner,
+            adopt: false,
+            spec_changed: false,
+        }
+    }
+
+    /// The queue (its policy names the rule, by its deterministic ARN), then
+    /// the rule and its target, each observed, compared and put back by its
+    /// manager. `known`: converged before (a missing one was deleted out of
+    /// band). Answers the queue's URL.
+    async fn converge(
+        &self,
+        clients: &RegionClients,
+        route: &Route,
+        known: bool,
+    ) -> Result<String, Problem> {
+        let owner = Owner::cluster(&self.cluster);
+        let judge = self.judge(&owner);
+        let mut report = Report::default();
+        let queue =
+            managers::apply::<EventQueueManager>(clients, &route.queue, known, &judge, &mut report)
+                .await;
+        let converged = match queue {
+            Ok(queue) => managers::apply::<EventRuleManager>(
+                clients,
+                &route.rule,
+                known,
+                &judge,
+                &mut report,
+            )
+            .await
+            .map(|_| queue),
+            Err(e) => Err(e),
+        };
+        log(&report);
+        let queue = converged?;
+        if let Some(observed) = queue.observed {
+            return Ok(observed.url);
+        }
+        // Just created: SQS names it by a URL CreateQueue answered, asked again.
+        let what = managers::what::<EventQueueManager>(&route.queue);
+        let gone = || AwsError {
+            service: "sqs",
+            operation: "GetQueueUrl",
+            kind: ErrorKind::NotFound,
+            code: None,
+            message: "the queue just created is not found".into(),
+        };
+        match clients.queues.url(&route.queue.meta.name).await {
+            Ok(Some(url)) => Ok(url),
+            Ok(None) => Err(Problem::aws(&what, &gone())),
+            Err(e) => Err(Problem::aws(&what, &e)),
+        }
     }
 
     /// Reads the queue until it is gone or the task is stopped. Read
@@ -341,105 +376,153 @@ impl Events {
         lock(&self.machines).remove(machine_arn);
     }
 
-    /// While events of `region` flow, a running execution is described only
-    /// every `fallback` (a missed event); `Err(wait)` until then.
-    pub fn poll_due(&self, region: &str, execution_arn: &str) -> Result<(), Duration> {
+    /// While events of `region` flow, a running execution of `key` is
+    /// described only every `fallback` (a missed event); `Err(wait)` until then.
+    pub fn poll_due(&self, key: &Key, region: &str, execution_arn: &str) -> Result<(), Duration> {
         if !self.ready(region) {
             return Ok(());
         }
-        let mut polled = lock(&self.last_polled);
-        // One entry per followed run: pruned when the map grows, not on
-        // every call (that would cost O(runs) per followed run).
-        if polled.len() >= INBOX_MAX {
-            polled.retain(|_, at| at.elapsed() < INBOX_TTL.max(self.fallback * 2));
-        }
-        match polled.get(execution_arn) {
-            Some(at) if at.elapsed() >= self.fallback => {
-                polled.insert(execution_arn.to_string(), Instant::now());
-                Ok(())
+        let keep = INBOX_TTL.max(self.fallback * 2);
+        self.memory.with(key, |r| {
+            // One entry per followed run of the object: pruned when they
+            // pile up (long-finished runs), not on every call.
+            if r.polled.len() >= POLLED_MAX {
+                r.polled.retain(|_, at| at.elapsed() < keep);
             }
-            Some(at) => Err(self.fallback.saturating_sub(at.elapsed())),
-            None => {
-                polled.insert(execution_arn.to_string(), Instant::now());
-                Err(self.fallback)
+            match r.polled.get(execution_arn) {
+                Some(at) if at.elapsed() >= self.fallback => {
+                    r.polled.insert(execution_arn.to_string(), Instant::now());
+                    Ok(())
+                }
+                Some(at) => Err(self.fallback.saturating_sub(at.elapsed())),
+                None => {
+                    r.polled.insert(execution_arn.to_string(), Instant::now());
+                    Err(self.fallback)
+                }
             }
-        }
+        })
     }
 }
 
-/// Observe → compare → create or put back, the rule first (the queue's
-/// policy names it), then the queue, then the rule's target. Answers the
-/// queue's URL.
-async fn converge(clients: &RegionClients, route: &Route) -> Result<String, RouteError> {
-    let pattern = route.pattern.to_string();
-    let description = "batchnotify: Step Functions execution ends, for the operator's queue";
-    match clients.rules.describe(&route.rule_name).await? {
-        None => {
-            clients
-                .rules
-                .put(&route.rule_name, &pattern, description, &route.tags)
-                .await?;
-            tracing::info!(rule = %route.rule_name, "created EventBridge rule");
-        }
-        Some(rule) => {
-            let tags = clients.rules.tags(&rule.arn).await?.unwrap_or_default();
-            if !route.owns(&tags) {
-                return Err(RouteError::NotOurs(format!(
-                    "EventBridge rule {}",
-                    route.rule_name
-                )));
-            }
-            if !rule.enabled || !route.pattern_matches(rule.event_pattern.as_deref()) {
-                clients
-                    .rules
-                    .put(&route.rule_name, &pattern, description, &route.tags)
-                    .await?;
-                tracing::info!(rule = %route.rule_name, "EventBridge rule changed out of band: pattern and state put back (PutRule)");
-            }
+/// What converging or removing the route did, in the log: it belongs to no
+/// object, so it has no Events.
+fn log(report: &Report) {
+    let done = [
+        ("created", &report.created),
+        ("updated", &report.updated),
+        ("deleted", &report.deleted),
+        ("adopted", &report.adopted),
+    ];
+    for (verb, items) in done {
+        for what in items {
+            tracing::info!("{verb} {what}");
         }
     }
-    let url = match clients.queues.url(&route.queue_name).await? {
-        None => {
-            let url = clients
-                .queues
-                .create(&route.queue_name, &route.attributes, &route.tags)
-                .await?;
-            tracing::info!(queue = %route.queue_name, "created SQS queue");
-            url
-        }
-        Some(url) => {
-            let tags = clients.queues.tags(&url).await?.unwrap_or_default();
-            if !route.owns(&tags) {
-                return Err(RouteError::NotOurs(format!(
-                    "SQS queue {}",
-                    route.queue_name
-                )));
-            }
-            let observed = clients.queues.attributes(&url).await?.unwrap_or_default();
-            let differing = route.attributes_differing(&observed);
-            if !differing.is_empty() {
-                let put = route
-                    .attributes
-                    .iter()
-                    .filter(|(k, _)| differing.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                clients.queues.set_attributes(&url, &put).await?;
-                tracing::info!(queue = %route.queue_name, fields = ?differing, "SQS queue changed out of band: attributes put back (SetQueueAttributes)");
-            }
-            url
-        }
-    };
-    let targets = clients.rules.targets(&route.rule_name).await?;
-    if !targets
-        .iter()
-        .any(|(id, arn)| id == TARGET_ID && *arn == route.queue_arn)
-    {
-        clients
-            .rules
-            .put_target(&route.rule_name, TARGET_ID, &route.queue_arn)
-            .await?;
-        tracing::info!(rule = %route.rule_name, queue = %route.queue_name, "EventBridge rule targets the queue (PutTargets)");
+    for (operation, what) in &report.drift {
+        tracing::info!(%operation, "{what}");
     }
-    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:bn-test-ns-n-1";
+
+    fn events(fallback: Duration) -> (Arc<Events>, Arc<Memory>) {
+        let memory = Arc::new(Memory::default());
+        let config = crate::controller::Config {
+            events: true,
+            cluster_name: "test".into(),
+            event_poll: fallback,
+            ..Default::default()
+        };
+        let events = Events::new(&config, Arc::new(Metrics::new()), memory.clone());
+        (Arc::new(events), memory)
+    }
+
+    fn key() -> Key {
+        ObjectRef::new("n").within("ns")
+    }
+
+    fn obj() -> BatchNotification {
+        crate::controller::fixtures::object(serde_json::Value::Null)
+    }
+
+    fn end(execution: &str, status: &str) -> Message {
+        let body = serde_json::json!({
+            "version": "0", "id": "1", "source": events::SOURCE,
+            "detail-type": events::DETAIL_TYPE,
+            "detail": {
+                "executionArn": execution, "stateMachineArn": MACHINE,
+                "status": status, "startDate": 1, "stopDate": 2
+            }
+        });
+        Message {
+            body: body.to_string(),
+            receipt_handle: format!("handle-{execution}-{status}"),
+        }
+    }
+
+    #[test]
+    fn without_events_flowing_every_poll_is_due() {
+        let (events, memory) = events(Duration::from_secs(3600));
+        assert_eq!(
+            events.poll_due(&key(), "123456789012/us-east-1", "arn:e"),
+            Ok(())
+        );
+        assert_eq!(memory.len(), 0, "nothing remembered while polling");
+    }
+
+    #[test]
+    fn while_events_flow_a_running_execution_is_described_only_every_fallback() {
+        let (events, memory) = events(Duration::from_secs(3600));
+        let region = "123456789012/us-east-1";
+        lock(&events.ready).insert(region.to_string());
+        let first = events.poll_due(&key(), region, "arn:e").expect_err("wait");
+        assert!(first <= Duration::from_secs(3600));
+        let second = events.poll_due(&key(), region, "arn:e").expect_err("still");
+        assert!(second <= first);
+        assert_eq!(memory.read(&key(), |r| r.polled.len()), Some(1));
+        memory.forget(&key());
+        assert_eq!(memory.len(), 0, "forgotten with its object");
+        let (events, _) = self::events(Duration::ZERO);
+        lock(&events.ready).insert(region.to_string());
+        let _ = events.poll_due(&key(), region, "arn:e");
+        assert_eq!(events.poll_due(&key(), region, "arn:e"), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn an_end_wakes_its_object_and_every_message_is_answered() {
+        let (events, _) = events(Duration::from_secs(60));
+        let mut woken = events.woken().expect("taken once");
+        assert!(events.woken().is_none());
+        events.follow_machine(MACHINE, &obj());
+        let messages = [
+            end("arn:e1", "SUCCEEDED"),
+            end("arn:e2", "RUNNING"),
+            Message {
+                body: "not an event".into(),
+                receipt_handle: "handle-junk".into(),
+            },
+        ];
+        let handles = events.take(&messages);
+        assert_eq!(handles.len(), 3, "malformed ones too: they would come back");
+        assert_eq!(woken.next().await, Some(key()));
+        let finished = events.finished("arn:e1").expect("the end is kept");
+        assert_eq!(finished.status, "SUCCEEDED");
+        assert!(events.finished("arn:e2").is_none(), "not an end");
+    }
+
+    #[test]
+    fn an_end_of_a_machine_no_object_follows_is_kept_and_wakes_nobody() {
+        let (events, _) = events(Duration::from_secs(60));
+        let mut woken = events.woken().expect("receiver");
+        events.follow_machine(MACHINE, &obj());
+        events.forget_machine(MACHINE);
+        events.take(&[end("arn:e3", "FAILED")]);
+        assert!(events.finished("arn:e3").is_some());
+        assert!(woken.try_recv().is_err(), "nothing woken");
+    }
 }

@@ -154,7 +154,11 @@ impl Stage<'_> {
             self.follow(run, status).await
         } else if self.ctx.events.ready(&self.region) {
             // Its end comes as an event; the first fallback poll much later.
-            let _ = self.ctx.events.poll_due(&self.region, &run.execution_arn);
+            let key = kube::runtime::reflector::ObjectRef::from_obj(self.obj);
+            let _ = self
+                .ctx
+                .events
+                .poll_due(&key, &self.region, &run.execution_arn);
             Ok(Some(self.ctx.events.fallback))
         } else {
             Ok(Some(self.ctx.config.poll_min))
@@ -253,7 +257,12 @@ impl Stage<'_> {
                 cause: end.cause,
             })));
         }
-        if let Err(wait) = self.ctx.events.poll_due(&self.region, &run.execution_arn) {
+        let key = kube::runtime::reflector::ObjectRef::from_obj(self.obj);
+        if let Err(wait) = self
+            .ctx
+            .events
+            .poll_due(&key, &self.region, &run.execution_arn)
+        {
             return Ok(Err(wait));
         }
         self.clients
@@ -606,6 +615,102 @@ mod tests {
         assert_eq!(
             failure_note(&run("ABORTED", None)),
             "execution trigger-1-abc ended ABORTED"
+        );
+    }
+    fn obj(run: serde_json::Value) -> BatchNotification {
+        crate::controller::fixtures::object(run)
+    }
+
+    fn status_with(last: Option<RunStatus>, trigger: Option<&str>) -> BatchNotificationStatus {
+        BatchNotificationStatus {
+            last_run: last,
+            last_trigger: trigger.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    fn said(o: &BatchNotification, s: &BatchNotificationStatus) -> (ConditionStatus, Reason) {
+        let (value, reason, _) = run_condition(o, s).expect("said");
+        (value, reason)
+    }
+
+    #[test]
+    fn a_new_trigger_is_pending_until_its_run_starts_whatever_the_last_run_said() {
+        let o = obj(serde_json::json!({"trigger": "2"}));
+        let mut done = run("SUCCEEDED", None);
+        done.outcome = Some(RunOutcome::Succeeded);
+        let s = status_with(Some(done.clone()), Some("1"));
+        assert_eq!(said(&o, &s), (ConditionStatus::Unknown, Reason::Pending));
+        let s = status_with(Some(done), Some("2"));
+        assert_eq!(said(&o, &s), (ConditionStatus::True, Reason::Succeeded));
+    }
+
+    #[test]
+    fn an_ended_run_says_how_it_ended() {
+        let o = obj(serde_json::json!({"trigger": "1"}));
+        for (status, error, reason) in [
+            ("SUCCEEDED", Some("States.TaskFailed"), Reason::JobFailed),
+            ("TIMED_OUT", None, Reason::TimedOut),
+            ("ABORTED", None, Reason::Aborted),
+            ("FAILED", Some("States.Runtime"), Reason::ExecutionFailed),
+        ] {
+            let mut r = run(status, error);
+            r.outcome = Some(RunOutcome::Failed);
+            let s = status_with(Some(r), Some("1"));
+            assert_eq!(said(&o, &s), (ConditionStatus::False, reason), "{status}");
+        }
+    }
+
+    #[test]
+    fn a_job_runnable_past_the_warning_is_stuck_and_said_once() {
+        let o = obj(serde_json::json!({"trigger": "1", "runnableWarningSeconds": 60}));
+        let mut r = run("RUNNING", None);
+        r.job_status = Some("RUNNABLE".into());
+        r.batch_job_id = Some("job-1".into());
+        r.job_status_since = Some("2020-01-01T00:00:00Z".into());
+        let message = stuck_runnable(&o, &r).expect("stuck");
+        assert!(
+            message.contains("job-1") && message.contains("over 60 s"),
+            "{message}"
+        );
+        r.job_status_since = Some(k8s_openapi::jiff::Timestamp::now().to_string());
+        assert_eq!(stuck_runnable(&o, &r), None, "not yet");
+        r.job_status = Some("RUNNING".into());
+        assert_eq!(stuck_runnable(&o, &r), None);
+
+        let mut old = status_with(None, Some("1"));
+        let mut new = old.clone();
+        r.job_status = Some("RUNNABLE".into());
+        r.job_status_since = Some("2020-01-01T00:00:00Z".into());
+        new.last_run = Some(r);
+        set_run_condition(&o, &old, &mut new, None);
+        assert!(newly_stuck(&old, &new).is_some(), "just became stuck");
+        old = new.clone();
+        set_run_condition(&o, &old, &mut new, None);
+        assert_eq!(
+            newly_stuck(&old, &new),
+            None,
+            "still stuck: no second Warning"
+        );
+    }
+
+    #[test]
+    fn the_same_runs_problem_again_keeps_its_condition() {
+        let o = obj(serde_json::json!({"trigger": "1"}));
+        let p = Problem::new(Reason::AwsThrottled, "states StartExecution: slow down");
+        let old = BatchNotificationStatus::default();
+        let mut new = old.clone();
+        set_run_condition(&o, &old, &mut new, Some(&p));
+        let first = conditions::find_condition(&new.conditions, RUN_SUCCEEDED)
+            .expect("said")
+            .clone();
+        assert_eq!(first.reason, "AwsThrottled");
+        assert!(!problem_is_new(&new, &p));
+        let old = new.clone();
+        set_run_condition(&o, &old, &mut new, Some(&p));
+        assert_eq!(
+            conditions::find_condition(&new.conditions, RUN_SUCCEEDED),
+            Some(&first)
         );
     }
 }

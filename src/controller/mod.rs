@@ -8,6 +8,7 @@ pub mod error;
 mod events;
 mod executions;
 mod managers;
+mod memory;
 mod progress;
 mod reconcile;
 mod references;
@@ -113,8 +114,9 @@ pub struct Context {
     /// Resync passes at once: at most half the reconciles, so creation and
     /// runs always find a free one.
     resync_slots: tokio::sync::Semaphore,
-    /// Per object: the reason of its latest failure and how many times in a row.
-    failures: Mutex<HashMap<ObjectRef<BatchNotification>, (&'static str, usize)>>,
+    /// Everything remembered per object: its resync entry, where its last
+    /// failed pass stopped, its latest failure, its executions' poll times.
+    memory: Arc<memory::Memory>,
     /// Referenced ARNs recently observed, with what was found.
     references: Mutex<HashMap<String, (Instant, references::Facts)>>,
     /// The AccessGrants and Namespaces the access stage reads.
@@ -150,25 +152,24 @@ impl Context {
             controller: REPORTING_CONTROLLER.into(),
             instance: config.instance.clone(),
         };
+        let memory = Arc::new(memory::Memory::default());
         Context {
             recorder: Recorder::new(client.clone(), reporter),
-            schedule: resync::Schedule::new(config.resync),
+            schedule: resync::Schedule::new(config.resync, memory.clone()),
             objects: AtomicUsize::new(0),
             resync_slots: tokio::sync::Semaphore::new(usize::from(config.concurrency / 2).max(1)),
             client,
             aws,
             account: tokio::sync::OnceCell::new(),
-            failures: Mutex::new(HashMap::new()),
             references: Mutex::new(HashMap::new()),
             grants: access::Grants::default(),
-            progress: progress::Progress::default(),
+            progress: progress::Progress::new(memory.clone()),
             events: Arc::new(events::Events::new(
-                config.events,
-                &config.cluster_name,
-                config.event_poll,
-                config.resync,
+                &config,
                 metrics.clone(),
+                memory.clone(),
             )),
+            memory,
             store: std::sync::OnceLock::new(),
             config,
             metrics,
@@ -292,15 +293,14 @@ impl Context {
         {
             self.events.forget_machine(machine);
         }
-        self.schedule.forget(&key);
-        self.progress.forget(&key);
-        lock(&self.failures).remove(&key);
+        self.memory.forget(&key);
     }
 
     fn succeeded(&self, obj: &BatchNotification) {
-        let key = ObjectRef::from_obj(obj);
-        self.progress.forget(&key);
-        lock(&self.failures).remove(&key);
+        self.memory.with(&ObjectRef::from_obj(obj), |r| {
+            r.stopped = None;
+            r.failure = None;
+        });
     }
 
     /// The steps a full pass of `obj` may skip: what the failed pass just
@@ -322,17 +322,7 @@ impl Context {
     /// failure changes (a new problem is not the old one retried: an ownership
     /// conflict resolved, then a role propagating, must not wait minutes).
     fn backoff(&self, obj: &BatchNotification, reason: &'static str, base: Duration) -> Duration {
-        let attempt = {
-            let mut failures = lock(&self.failures);
-            let entry = failures
-                .entry(ObjectRef::from_obj(obj))
-                .or_insert((reason, 0));
-            if entry.0 != reason {
-                *entry = (reason, 0);
-            }
-            entry.1 += 1;
-            entry.1 - 1
-        };
+        let attempt = self.memory.failed(&ObjectRef::from_obj(obj), reason);
         ExponentialBuilder::default()
             .with_min_delay(base)
             .with_max_delay(Duration::from_secs(300))
@@ -640,6 +630,31 @@ fn access_watches(
         .watches_stream(namespaces, move |n: Namespace| {
             access::in_namespace(&n, &for_namespaces)
         })
+}
+
+/// Objects for the controller's unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::api::BatchNotification;
+
+    /// `ns/n` over existing ARNs, with `run` as its `spec.run` (`null`: none).
+    pub fn object(run: serde_json::Value) -> BatchNotification {
+        let mut spec = serde_json::json!({
+            "jobQueue": {"arn": "arn:aws:batch:us-east-1:123456789012:job-queue/q"},
+            "jobDefinition": {"arn": "arn:aws:batch:us-east-1:123456789012:job-definition/d:1"},
+            "topic": {"arn": "arn:aws:sns:us-east-1:123456789012:t"},
+        });
+        if !run.is_null() {
+            spec["run"] = run;
+        }
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "batchnotify.dev/v1alpha1",
+            "kind": "BatchNotification",
+            "metadata": {"name": "n", "namespace": "ns", "generation": 2},
+            "spec": spec,
+        }))
+        .expect("object")
+    }
 }
 
 #[cfg(test)]

@@ -8,15 +8,16 @@
 //! steps that completed are remembered for [`TRUSTED_FOR`], for the same
 //! converged spec, and the retry starts where the failed pass stopped.
 //!
-//! Kept in memory only: a restarted operator observes everything again, and
-//! a resync pass always does (drift is its job). A success forgets it.
+//! Kept in the object's [`Memory`] only: a restarted operator observes
+//! everything again, and a resync pass always does (drift is its job). A
+//! success forgets it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::runtime::reflector::ObjectRef;
 
+use super::memory::Memory;
 use super::resync::Converged;
 use crate::api::BatchNotification;
 
@@ -35,8 +36,9 @@ pub enum Step {
     StateMachine,
 }
 
+/// Where one object's last failed full pass stopped.
 #[derive(Debug)]
-struct Stopped {
+pub struct Stopped {
     converged: Converged,
     at: Instant,
     done: Vec<Step>,
@@ -45,10 +47,14 @@ struct Stopped {
 /// Per object: the steps its last (failed) full pass completed.
 #[derive(Debug, Default)]
 pub struct Progress {
-    stopped: Mutex<HashMap<ObjectRef<BatchNotification>, Stopped>>,
+    memory: Arc<Memory>,
 }
 
 impl Progress {
+    pub fn new(memory: Arc<Memory>) -> Progress {
+        Progress { memory }
+    }
+
     /// The steps a retry of `converged` may skip: those the failed pass
     /// before it completed, less than [`TRUSTED_FOR`] ago.
     pub fn trusted(&self, key: &ObjectRef<BatchNotification>, converged: &Converged) -> Vec<Step> {
@@ -61,12 +67,14 @@ impl Progress {
         converged: &Converged,
         now: Instant,
     ) -> Vec<Step> {
-        match super::lock(&self.stopped).get(key) {
-            Some(s) if &s.converged == converged && now.duration_since(s.at) < TRUSTED_FOR => {
-                s.done.clone()
-            }
-            _ => Vec::new(),
-        }
+        self.memory
+            .read(key, |r| match &r.stopped {
+                Some(s) if &s.converged == converged && now.duration_since(s.at) < TRUSTED_FOR => {
+                    s.done.clone()
+                }
+                _ => Vec::new(),
+            })
+            .unwrap_or_default()
     }
 
     /// A full pass of `converged` stopped on a problem after completing `done`.
@@ -76,26 +84,17 @@ impl Progress {
         converged: Converged,
         done: Vec<Step>,
     ) {
-        let mut stopped = super::lock(&self.stopped);
-        let now = Instant::now();
-        // Entries outlive their use only for objects that never succeed
-        // again (deleted ones are forgotten): drop the stale ones now and then.
-        if stopped.len() >= 1024 {
-            stopped.retain(|_, s| now.duration_since(s.at) < TRUSTED_FOR);
-        }
-        stopped.insert(
-            key,
-            Stopped {
+        // An entry outlives its use only while the object never succeeds
+        // again (a deleted one is forgotten), and is replaced by the next
+        // failure: one per object at most.
+        let at = Instant::now();
+        self.memory.with(&key, |r| {
+            r.stopped = Some(Stopped {
                 converged,
-                at: now,
+                at,
                 done,
-            },
-        );
-    }
-
-    /// A full pass succeeded, or the object is gone.
-    pub fn forget(&self, key: &ObjectRef<BatchNotification>) {
-        super::lock(&self.stopped).remove(key);
+            })
+        });
     }
 }
 
@@ -125,10 +124,12 @@ mod tests {
     }
 
     #[test]
-    fn success_forgets() {
-        let p = Progress::default();
+    fn the_object_forgotten_takes_its_progress_along() {
+        let memory = Arc::new(Memory::default());
+        let p = Progress::new(memory.clone());
         p.stopped(key("a"), converged("s"), vec![Step::Topic]);
-        p.forget(&key("a"));
+        assert_eq!(memory.len(), 1);
+        memory.forget(&key("a"));
         assert!(p.trusted(&key("a"), &converged("s")).is_empty());
     }
 }

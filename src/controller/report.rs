@@ -136,3 +136,68 @@ mod tests {
         assert!(b[0].2.contains("state machine bn-a-b-c-12345678"));
     }
 }
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use crate::controller::managers::{Change, Delta};
+
+    fn priority_and_state() -> Delta {
+        let change = |field| Change {
+            field,
+            operation: "UpdateJobQueue",
+        };
+        Delta(vec![change("priority"), change("state")])
+    }
+
+    #[test]
+    fn each_drift_is_its_own_event_named_by_its_operation() {
+        let mut r = Report::default();
+        let delta = priority_and_state();
+        r.changed("job queue bn-q", &delta, true);
+        let events = r.events();
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.0 == Reason::DriftCorrected));
+        assert_eq!(events[0].1, "UpdateJobQueue");
+        assert_eq!(events[1].2, "job queue bn-q state put back");
+    }
+
+    #[test]
+    fn a_spec_change_is_one_update_listing_its_fields() {
+        let mut r = Report::default();
+        let delta = priority_and_state();
+        r.changed("job queue bn-q", &delta, false);
+        r.deleted("SNS topic bn-t");
+        let events = r.events();
+        assert_eq!(
+            events,
+            [
+                (
+                    Reason::Updated,
+                    "Update".to_string(),
+                    "job queue bn-q (priority, state)".to_string()
+                ),
+                (
+                    Reason::Deleted,
+                    "Delete".to_string(),
+                    "SNS topic bn-t".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn notes_and_actions_keep_within_the_api_servers_limits() {
+        let mut r = Report::default();
+        for i in 0..40 {
+            r.created(format!("kind{i} of a very long name bn-{i:0>60}"));
+        }
+        let events = r.events();
+        assert!(events[0].2.len() <= 1000, "{}", events[0].2.len());
+        assert_eq!(events[0].1, "Create", "past 128 characters: the verb alone");
+        assert!(
+            Report::default().events().is_empty(),
+            "nothing done: no Event"
+        );
+    }
+}

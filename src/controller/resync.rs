@@ -10,12 +10,13 @@
 //! The period in force is a metric and is logged when it changes; each
 //! achieved interval between two observations of one object is a histogram.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::runtime::reflector::ObjectRef;
 
+use super::lock;
+use super::memory::Memory;
 use crate::api::BatchNotification;
 
 /// What this reconcile does with the infrastructure.
@@ -42,8 +43,9 @@ pub struct Converged {
     pub access: String,
 }
 
+/// One object's last full pass (kept in its [`Memory`]).
 #[derive(Clone, Debug)]
-struct Entry {
+pub struct Entry {
     converged: Converged,
     at: Instant,
     /// The reserved slot, once the resync fell due.
@@ -59,19 +61,13 @@ struct Slots {
     passes: u64,
 }
 
-/// The schedule of every object's next observation.
+/// The schedule of every object's next observation: the even slots, and
+/// each object's entry in the per-object [`Memory`].
 #[derive(Debug)]
 pub struct Schedule {
     resync: Duration,
-    entries: Mutex<HashMap<ObjectRef<BatchNotification>, Entry>>,
+    memory: Arc<Memory>,
     slots: Mutex<Slots>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 /// Where in [0, 1) `key` falls: a hash, the same in every process.
@@ -86,10 +82,10 @@ fn spread(key: &ObjectRef<BatchNotification>) -> f64 {
 const SLACK: Duration = Duration::from_millis(100);
 
 impl Schedule {
-    pub fn new(resync: Duration) -> Schedule {
+    pub fn new(resync: Duration, memory: Arc<Memory>) -> Schedule {
         Schedule {
             resync,
-            entries: Mutex::new(HashMap::new()),
+            memory,
             slots: Mutex::new(Slots {
                 last: None,
                 period: resync,
@@ -108,31 +104,32 @@ impl Schedule {
         period: Duration,
         objects: usize,
     ) -> Pass {
-        let mut entries = lock(&self.entries);
-        let Some(entry) = entries.get_mut(key) else {
-            return Pass::Change;
-        };
-        if !ready || entry.converged != *now {
-            return Pass::Change;
-        }
-        let clock = Instant::now();
-        if clock < entry.at + self.resync {
-            return Pass::Trust;
-        }
-        let slot = *entry
-            .slot
-            .get_or_insert_with(|| self.reserve(clock, period, objects));
-        if slot <= clock + SLACK {
-            Pass::Resync
-        } else {
-            Pass::Trust
-        }
+        self.memory.with(key, |r| {
+            let Some(entry) = r.resync.as_mut() else {
+                return Pass::Change;
+            };
+            if !ready || entry.converged != *now {
+                return Pass::Change;
+            }
+            let clock = Instant::now();
+            if clock < entry.at + self.resync {
+                return Pass::Trust;
+            }
+            let slot = *entry
+                .slot
+                .get_or_insert_with(|| self.reserve(clock, period, objects));
+            if slot <= clock + SLACK {
+                Pass::Resync
+            } else {
+                Pass::Trust
+            }
+        })
     }
 
     /// How long until `key` should be reconciled for its resync.
     pub fn due_in(&self, key: &ObjectRef<BatchNotification>) -> Duration {
         let now = Instant::now();
-        match lock(&self.entries).get(key) {
+        match self.memory.read(key, |r| r.resync.clone()).flatten() {
             Some(Entry {
                 slot: Some(slot), ..
             }) => slot.saturating_duration_since(now),
@@ -148,23 +145,21 @@ impl Schedule {
     /// wave of full passes over every object at start. A change, or status
     /// saying otherwise, is still observed at once.
     pub fn seen_converged(&self, key: &ObjectRef<BatchNotification>, converged: &Converged) {
-        let mut entries = lock(&self.entries);
-        if entries.contains_key(key) {
-            return;
-        }
-        let now = Instant::now();
-        let offset = self.resync.mul_f64(spread(key));
-        let at = now
-            .checked_sub(self.resync)
-            .map_or(now, |past| past + offset);
-        entries.insert(
-            key.clone(),
-            Entry {
+        self.memory.with(key, |r| {
+            if r.resync.is_some() {
+                return;
+            }
+            let now = Instant::now();
+            let offset = self.resync.mul_f64(spread(key));
+            let at = now
+                .checked_sub(self.resync)
+                .map_or(now, |past| past + offset);
+            r.resync = Some(Entry {
                 converged: converged.clone(),
                 at,
                 slot: None,
-            },
-        );
+            });
+        })
     }
 
     /// A full pass of `key` succeeded; returns the interval since the one
@@ -176,14 +171,13 @@ impl Schedule {
         pass: Pass,
     ) -> Option<Duration> {
         let now = Instant::now();
-        let previous = lock(&self.entries).insert(
-            key,
-            Entry {
+        let previous = self.memory.with(&key, |r| {
+            r.resync.replace(Entry {
                 converged,
                 at: now,
                 slot: None,
-            },
-        );
+            })
+        });
         if pass != Pass::Resync {
             return None;
         }
@@ -196,10 +190,11 @@ impl Schedule {
     /// the waiting objects are not retried all together and the period
     /// stretches to what the passes achieve.
     pub fn postpone(&self, key: &ObjectRef<BatchNotification>, period: Duration, objects: usize) {
-        let mut entries = lock(&self.entries);
-        if let Some(entry) = entries.get_mut(key) {
-            entry.slot = Some(self.reserve(Instant::now(), period, objects));
-        }
+        self.memory.with(key, |r| {
+            if let Some(entry) = r.resync.as_mut() {
+                entry.slot = Some(self.reserve(Instant::now(), period, objects));
+            }
+        })
     }
 
     fn reserve(&self, clock: Instant, period: Duration, objects: usize) -> Instant {
@@ -211,10 +206,6 @@ impl Schedule {
         };
         slots.last = Some(slot);
         slot
-    }
-
-    pub fn forget(&self, key: &ObjectRef<BatchNotification>) {
-        lock(&self.entries).remove(key);
     }
 
     pub fn passes(&self) -> u64 {
@@ -271,7 +262,7 @@ pub(super) mod tests {
 
     #[test]
     fn a_change_is_observed_at_once_and_nothing_before_the_resync() {
-        let s = Schedule::new(Duration::from_secs(600));
+        let s = Schedule::new(Duration::from_secs(600), Arc::default());
         let p = Duration::from_secs(600);
         assert_eq!(s.pass(&key("a"), &converged("x"), true, p, 1), Pass::Change);
         s.done(key("a"), converged("x"), Pass::Change);
@@ -288,7 +279,7 @@ pub(super) mod tests {
     #[test]
     fn a_converged_object_seen_first_is_trusted_until_its_hashed_moment() {
         let resync = Duration::from_secs(600);
-        let s = Schedule::new(resync);
+        let s = Schedule::new(resync, Arc::default());
         let names: Vec<String> = (0..200).map(|i| format!("o{i}")).collect();
         for n in &names {
             s.seen_converged(&key(n), &converged("x"));
@@ -323,7 +314,7 @@ pub(super) mod tests {
 
     #[test]
     fn objects_due_together_get_slots_spread_over_the_period() {
-        let s = Schedule::new(Duration::ZERO);
+        let s = Schedule::new(Duration::ZERO, Arc::default());
         let period = Duration::from_secs(100);
         for name in ["a", "b", "c", "d"] {
             s.done(key(name), converged("x"), Pass::Change);
@@ -350,7 +341,7 @@ pub(super) mod tests {
 
     #[test]
     fn a_postponed_resync_goes_to_the_end_of_the_schedule() {
-        let s = Schedule::new(Duration::ZERO);
+        let s = Schedule::new(Duration::ZERO, Arc::default());
         let period = Duration::from_secs(100);
         for name in ["a", "b"] {
             s.done(key(name), converged("x"), Pass::Change);
@@ -372,7 +363,7 @@ pub(super) mod tests {
 
     #[test]
     fn the_period_stretches_to_what_the_budget_holds() {
-        let s = Schedule::new(Duration::from_secs(600));
+        let s = Schedule::new(Duration::from_secs(600), Arc::default());
         assert_eq!(s.period(None, 10), Duration::from_secs(600));
         assert_eq!(
             s.period(Some((Duration::from_secs(300), "sfn:X".into())), 10),
@@ -389,7 +380,7 @@ pub(super) mod tests {
 
     #[test]
     fn a_resync_pass_reports_the_interval_achieved() {
-        let s = Schedule::new(Duration::ZERO);
+        let s = Schedule::new(Duration::ZERO, Arc::default());
         assert_eq!(s.done(key("a"), converged("x"), Pass::Change), None);
         assert!(s.done(key("a"), converged("x"), Pass::Resync).is_some());
         assert_eq!(s.passes(), 1);

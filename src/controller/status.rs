@@ -120,3 +120,58 @@ pub async fn write(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(generation: i64) -> BatchNotification {
+        let mut o = crate::controller::fixtures::object(serde_json::Value::Null);
+        o.metadata.generation = Some(generation);
+        o
+    }
+
+    fn said(status: &BatchNotificationStatus, type_: &str) -> (String, String) {
+        let c = conditions::find_condition(&status.conditions, type_).expect(type_);
+        (c.status.clone(), c.reason.clone())
+    }
+
+    #[test]
+    fn kstatus_conditions_for_ready_retrying_and_stalled() {
+        let o = obj(3);
+        let mut s = BatchNotificationStatus::default();
+        set_conditions(&o, &mut s, None);
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(said(&s, READY).0, "True");
+        assert_eq!(said(&s, RECONCILING).0, "False");
+        let waiting = Problem::new(Reason::RolePropagating, "IAM role bn-x");
+        set_conditions(&o, &mut s, Some(&waiting));
+        assert_eq!(said(&s, READY), ("False".into(), "RolePropagating".into()));
+        assert_eq!(said(&s, RECONCILING).0, "True");
+        assert_eq!(said(&s, STALLED).0, "False");
+        let stuck = Problem::new(Reason::CrossAccountReference, "spec.topic.arn");
+        set_conditions(&o, &mut s, Some(&stuck));
+        assert_eq!(said(&s, RECONCILING).0, "False");
+        assert_eq!(
+            said(&s, STALLED),
+            ("True".into(), "CrossAccountReference".into())
+        );
+    }
+
+    #[test]
+    fn a_problem_is_new_unless_ready_already_says_it_word_for_word() {
+        let o = obj(1);
+        let p = Problem::new(Reason::RolePropagating, "IAM role bn-x");
+        let mut s = BatchNotificationStatus::default();
+        assert!(problem_is_new(&s, &p), "no condition yet");
+        set_conditions(&o, &mut s, Some(&p));
+        assert!(!problem_is_new(&s, &p));
+        let reworded = Problem::new(Reason::RolePropagating, "IAM role bn-y");
+        assert!(problem_is_new(&s, &reworded));
+        set_conditions(&o, &mut s, None);
+        assert!(
+            problem_is_new(&s, &p),
+            "Ready again: the same problem is new"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::arns::Scope;
 use super::fingerprint::{fingerprint, sanitise};
 use super::names::{HASH_LEN, PREFIX, STATE_MACHINE_MAX};
+use super::resources::Meta;
 use super::tags::CLUSTER;
 
 /// The event's `source` and `detail-type`, as Step Functions sends them.
@@ -55,15 +56,36 @@ pub const RETENTION_SECONDS: u32 = 4 * 24 * 3600;
 /// The rule and queue of one cluster in one region.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
-    pub queue_name: String,
-    pub queue_arn: String,
-    pub rule_name: String,
-    pub rule_arn: String,
-    /// The rule's event pattern (JSON).
-    pub pattern: Value,
-    /// The queue's attributes, the policy as JSON text.
+    pub queue: EventQueue,
+    pub rule: EventRule,
+}
+
+/// The SQS queue the rule delivers to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventQueue {
+    pub meta: Meta,
+    /// Its attributes, the policy as JSON text.
     pub attributes: BTreeMap<String, String>,
-    pub tags: BTreeMap<String, String>,
+}
+
+/// The EventBridge rule, and its one target: the queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRule {
+    pub meta: Meta,
+    /// The event pattern (JSON).
+    pub pattern: Value,
+    pub description: &'static str,
+    /// The queue's ARN, target [`TARGET_ID`].
+    pub target_arn: String,
+}
+
+/// The rule's description.
+pub const RULE_DESCRIPTION: &str =
+    "batchnotify: Step Functions execution ends, for the operator's queue";
+
+/// The pair carries this cluster's tag: the cluster owns it, not one object.
+fn owned_by_cluster(meta: &Meta, tags: &BTreeMap<String, String>) -> bool {
+    tags.get(CLUSTER) == meta.tags.get(CLUSTER)
 }
 
 impl Route {
@@ -126,17 +148,30 @@ impl Route {
             (COMPONENT_TAG.to_string(), COMPONENT.to_string()),
         ]);
         Route {
-            queue_name,
-            queue_arn,
-            rule_name,
-            rule_arn,
-            pattern,
-            attributes,
-            tags,
+            rule: EventRule {
+                meta: Meta {
+                    name: rule_name,
+                    arn: rule_arn,
+                    tags: tags.clone(),
+                },
+                pattern,
+                description: RULE_DESCRIPTION,
+                target_arn: queue_arn.clone(),
+            },
+            queue: EventQueue {
+                meta: Meta {
+                    name: queue_name,
+                    arn: queue_arn,
+                    tags,
+                },
+                attributes,
+            },
         }
     }
+}
 
-    /// The queue attributes that differ from `observed` (the policy compared
+impl EventQueue {
+    /// The attributes that differ from `observed` (the policy compared
     /// as a policy, not as text).
     pub fn attributes_differing(&self, observed: &BTreeMap<String, String>) -> Vec<&'static str> {
         [POLICY, WAIT, VISIBILITY, RETENTION, SSE]
@@ -157,6 +192,13 @@ impl Route {
             .collect()
     }
 
+    /// The queue carries this cluster's tag.
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        owned_by_cluster(&self.meta, tags)
+    }
+}
+
+impl EventRule {
     /// Whether an observed pattern means ours.
     pub fn pattern_matches(&self, observed: Option<&str>) -> bool {
         observed
@@ -164,9 +206,9 @@ impl Route {
             .is_some_and(|p| super::documents_equal(&p, &self.pattern))
     }
 
-    /// The resources carry this cluster's tag.
+    /// The rule carries this cluster's tag.
     pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
-        tags.get(CLUSTER) == self.tags.get(CLUSTER)
+        owned_by_cluster(&self.meta, tags)
     }
 }
 
@@ -247,20 +289,20 @@ mod tests {
     #[test]
     fn the_rule_matches_this_clusters_machines_and_only_their_ends() {
         let r = Route::new("prod", &scope());
-        assert_eq!(r.queue_name, "bn-prod-executions");
+        assert_eq!(r.queue.meta.name, "bn-prod-executions");
         assert_eq!(
-            r.rule_arn,
+            r.rule.meta.arn,
             "arn:aws:events:us-east-1:123456789012:rule/bn-prod-executions"
         );
         assert_eq!(
-            r.queue_arn,
+            r.queue.meta.arn,
             "arn:aws:sqs:us-east-1:123456789012:bn-prod-executions"
         );
         assert_eq!(
-            r.pattern["detail"]["stateMachineArn"][0]["prefix"],
+            r.rule.pattern["detail"]["stateMachineArn"][0]["prefix"],
             "arn:aws:states:us-east-1:123456789012:stateMachine:bn-prod-"
         );
-        assert_eq!(r.pattern["detail"]["status"], json!(TERMINAL));
+        assert_eq!(r.rule.pattern["detail"]["status"], json!(TERMINAL));
         // Every machine of the cluster starts with the prefix, however long
         // its namespace and name.
         let long = "n".repeat(63);
@@ -280,45 +322,48 @@ mod tests {
         let long = "x".repeat(200);
         let r = Route::new(&long, &scope());
         assert!(
-            r.queue_name.len() <= 80 && r.rule_name.len() <= 64,
+            r.queue.meta.name.len() <= 80 && r.rule.meta.name.len() <= 64,
             "{}",
-            r.rule_name
+            r.rule.meta.name
         );
         assert_ne!(
-            r.queue_name,
-            Route::new(&"x".repeat(199), &scope()).queue_name
+            r.queue.meta.name,
+            Route::new(&"x".repeat(199), &scope()).queue.meta.name
         );
         assert_eq!(
-            r.pattern["detail"]["stateMachineArn"][0]["prefix"],
+            r.rule.pattern["detail"]["stateMachineArn"][0]["prefix"],
             "arn:aws:states:us-east-1:123456789012:stateMachine:bn-"
         );
         let odd = Route::new("a.b", &scope());
-        assert_ne!(odd.queue_name, Route::new("a-b", &scope()).queue_name);
+        assert_ne!(
+            odd.queue.meta.name,
+            Route::new("a-b", &scope()).queue.meta.name
+        );
     }
 
     #[test]
     fn the_queue_policy_lets_only_the_rule_send() {
         let r = Route::new("prod", &scope());
-        let policy: Value = serde_json::from_str(&r.attributes[POLICY]).unwrap_or_default();
+        let policy: Value = serde_json::from_str(&r.queue.attributes[POLICY]).unwrap_or_default();
         let s = &policy["Statement"][0];
         assert_eq!(s["Principal"]["Service"], "events.amazonaws.com");
         assert_eq!(s["Action"], "sqs:SendMessage");
         assert_eq!(
             s["Condition"]["ArnEquals"]["aws:SourceArn"],
-            r.rule_arn.as_str()
+            r.rule.meta.arn.as_str()
         );
         // As SQS hands it back (other spacing, a one-element list): no drift.
-        let mut observed = r.attributes.clone();
+        let mut observed = r.queue.attributes.clone();
         let mut back = policy.clone();
         back["Statement"][0]["Action"] = json!(["sqs:SendMessage"]);
         observed.insert(
             POLICY.into(),
             serde_json::to_string_pretty(&back).unwrap_or_default(),
         );
-        assert!(r.attributes_differing(&observed).is_empty());
+        assert!(r.queue.attributes_differing(&observed).is_empty());
         observed.insert(WAIT.into(), "0".into());
         observed.remove(POLICY);
-        assert_eq!(r.attributes_differing(&observed), vec![POLICY, WAIT]);
+        assert_eq!(r.queue.attributes_differing(&observed), vec![POLICY, WAIT]);
     }
 
     /// The documented example event (Step Functions developer guide,

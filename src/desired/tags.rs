@@ -30,6 +30,17 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// The cluster, as the owner of what it shares (event mode's route):
+    /// no namespace, name or UID.
+    pub fn cluster(cluster: &str) -> Owner {
+        Owner {
+            cluster: cluster.to_string(),
+            namespace: String::new(),
+            name: String::new(),
+            uid: String::new(),
+        }
+    }
+
     /// The four ownership tags.
     pub fn tags(&self) -> BTreeMap<String, String> {
         BTreeMap::from([

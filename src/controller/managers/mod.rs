@@ -12,6 +12,7 @@ pub mod compute_environment;
 pub mod job_definition;
 pub mod job_queue;
 pub mod role;
+pub mod route;
 pub mod state_machine;
 pub mod topic;
 
@@ -149,6 +150,23 @@ pub(crate) trait Manager {
         Ok(observed.as_ref().and_then(Self::observed_tags).cloned())
     }
 
+    /// Whose it is, from its tags: `Ok(false)` ours, `Ok(true)` to adopt
+    /// now, a conflict otherwise. An object's resources ask `judge`; a
+    /// resource the cluster shares (event mode's route) answers itself.
+    fn claim(
+        judge: &Judge<'_>,
+        _desired: &Self::Desired,
+        what: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<bool, Problem> {
+        judge.claim(what, tags)
+    }
+
+    /// Ours to delete?
+    fn ours(judge: &Judge<'_>, _desired: &Self::Desired, tags: &BTreeMap<String, String>) -> bool {
+        judge.ours(tags)
+    }
+
     /// Puts our tags on it (adoption).
     async fn tag(
         aws: &RegionClients,
@@ -257,7 +275,7 @@ pub async fn apply<M: Manager>(
     // pass where the observation carries the tags anyway.
     if (!known || M::TAGS_OBSERVED)
         && let Some(tags) = M::tags(aws, desired, Some(&observed)).await.map_err(fail)?
-        && judge.claim(&what, &tags)?
+        && M::claim(judge, desired, &what, &tags)?
     {
         M::tag(aws, desired, &observed).await.map_err(fail)?;
         report.adopted(&what);
@@ -300,7 +318,7 @@ pub async fn remove<M: Manager>(
     };
     // Never a resource without any tag: not ours, or (a state machine
     // deleted before a crash keeps answering for its tags) already gone.
-    if tags.is_empty() || !judge.ours(&tags) {
+    if tags.is_empty() || !M::ours(judge, desired, &tags) {
         return Ok(Removal::Done);
     }
     let removal = M::delete(aws, desired).await.map_err(fail)?;

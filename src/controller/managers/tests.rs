@@ -762,3 +762,363 @@ async fn a_job_definition_registers_a_revision_only_when_its_fingerprint_is_miss
         assert_eq!((register.num_calls(), deregister.num_calls()), expected);
     }
 }
+
+// ------------------------------------------------------------------ event mode's route
+
+mod route {
+    use super::*;
+    use crate::controller::managers::Delta;
+    use crate::controller::managers::Manager;
+    use crate::controller::managers::route::{
+        EventQueueManager, EventRuleManager, ObservedQueue, ObservedRoute,
+    };
+    use crate::desired::Owner;
+    use crate::desired::events::{Route, TARGET_ID, VISIBILITY};
+
+    fn route() -> Route {
+        let scope = crate::desired::Scope::new("us-east-1", ACCOUNT).expect("scope");
+        Route::new("test", &scope)
+    }
+
+    fn cluster_judge(owner: &Owner) -> Judge<'_> {
+        Judge {
+            owner,
+            adopt: true,
+            spec_changed: false,
+        }
+    }
+
+    fn observed_rule(r: &Route, enabled: bool, targets: bool) -> ObservedRoute {
+        ObservedRoute {
+            rule: crate::aws::eventbridge::ObservedRule {
+                arn: r.rule.meta.arn.clone(),
+                event_pattern: Some(r.rule.pattern.to_string()),
+                enabled,
+            },
+            targets: if targets {
+                vec![(TARGET_ID.to_string(), r.rule.target_arn.clone())]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn eb_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_eventbridge::types::Tag> {
+        tags.iter()
+            .map(|(k, v)| {
+                aws_sdk_eventbridge::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("tag")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_rule_compares_its_state_pattern_and_target() {
+        let r = route();
+        assert!(EventRuleManager::compare(&r.rule, &observed_rule(&r, true, true)).is_empty());
+        let disabled = EventRuleManager::compare(&r.rule, &observed_rule(&r, false, true));
+        assert!(disabled.has("eventPattern") && !disabled.has("targets"));
+        let untargeted = EventRuleManager::compare(&r.rule, &observed_rule(&r, true, false));
+        assert_eq!(untargeted.0.len(), 1);
+        assert_eq!(untargeted.0[0].operation, "PutTargets");
+        let mut other = observed_rule(&r, true, true);
+        other.rule.event_pattern = Some(r#"{"source":["aws.batch"]}"#.into());
+        assert!(EventRuleManager::compare(&r.rule, &other).has("eventPattern"));
+    }
+
+    #[test]
+    fn the_queue_compares_its_attributes_by_meaning() {
+        let r = route();
+        let mut observed = ObservedQueue {
+            url: "https://sqs/q".into(),
+            attributes: r.queue.attributes.clone(),
+        };
+        assert_eq!(
+            EventQueueManager::compare(&r.queue, &observed),
+            Delta::default()
+        );
+        // The same policy, reformatted by SQS: no change.
+        let policy: serde_json::Value =
+            serde_json::from_str(&r.queue.attributes["Policy"]).expect("policy");
+        observed.attributes.insert(
+            "Policy".into(),
+            serde_json::to_string_pretty(&policy).expect("json"),
+        );
+        assert!(EventQueueManager::compare(&r.queue, &observed).is_empty());
+        observed.attributes.insert(VISIBILITY.into(), "5".into());
+        assert!(EventQueueManager::compare(&r.queue, &observed).has("attributes"));
+    }
+
+    #[test]
+    fn the_cluster_owns_the_route_and_nothing_is_adopted() {
+        let r = route();
+        let owner = Owner::cluster("test");
+        let judge = cluster_judge(&owner);
+        let ours = r.rule.meta.tags.clone();
+        assert_eq!(
+            EventRuleManager::claim(&judge, &r.rule, "rule", &ours).ok(),
+            Some(false)
+        );
+        assert!(EventQueueManager::ours(&judge, &r.queue, &ours));
+        // Untagged, or another cluster's: a conflict even with adopt set.
+        for tags in [
+            BTreeMap::new(),
+            BTreeMap::from([("batchnotify.dev/cluster".to_string(), "other".to_string())]),
+        ] {
+            let problem = EventQueueManager::claim(&judge, &r.queue, "SQS queue q", &tags)
+                .expect_err("not ours");
+            assert_eq!(problem.reason, "OwnershipConflict");
+            assert!(problem.message.contains("without this cluster's tag"));
+            assert!(!EventRuleManager::ours(&judge, &r.rule, &tags));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_route_is_the_queue_then_the_rule_with_its_target() {
+        let r = route();
+        let no_queue = mock!(aws_sdk_sqs::Client::get_queue_url)
+            .sequence()
+            .http_status(
+                400,
+                Some(json_error(
+                    "QueueDoesNotExist",
+                    "The specified queue does not exist.",
+                )),
+            )
+            .build();
+        let create_queue = mock!(aws_sdk_sqs::Client::create_queue)
+            .match_requests(|q| q.tags().is_some_and(|t| t.len() == 2))
+            .then_output(|| {
+                aws_sdk_sqs::operation::create_queue::CreateQueueOutput::builder()
+                    .queue_url("https://sqs/q")
+                    .build()
+            });
+        let no_rule = mock!(aws_sdk_eventbridge::Client::describe_rule)
+            .sequence()
+            .http_status(
+                400,
+                Some(json_error(
+                    "ResourceNotFoundException",
+                    "Rule does not exist.",
+                )),
+            )
+            .build();
+        let put_rule = mock!(aws_sdk_eventbridge::Client::put_rule)
+            .match_requests(|p| p.tags().len() == 2 && p.event_pattern().is_some())
+            .then_output(|| {
+                aws_sdk_eventbridge::operation::put_rule::PutRuleOutput::builder()
+                    .rule_arn("arn:aws:events:us-east-1:123456789012:rule/bn-test-executions")
+                    .build()
+            });
+        let target = r.rule.target_arn.clone();
+        let put_targets = mock!(aws_sdk_eventbridge::Client::put_targets)
+            .match_requests(move |p| p.targets().iter().any(|t| t.arn() == target))
+            .then_output(|| {
+                aws_sdk_eventbridge::operation::put_targets::PutTargetsOutput::builder().build()
+            });
+        let aws = clients(&[&no_queue, &create_queue, &no_rule, &put_rule, &put_targets]);
+        let owner = Owner::cluster("test");
+        let mut report = Report::default();
+        apply::<EventQueueManager>(&aws, &r.queue, false, &cluster_judge(&owner), &mut report)
+            .await
+            .expect("queue");
+        apply::<EventRuleManager>(&aws, &r.rule, false, &cluster_judge(&owner), &mut report)
+            .await
+            .expect("rule");
+        assert_eq!(
+            report.created,
+            [
+                "SQS queue bn-test-executions",
+                "EventBridge rule bn-test-executions"
+            ]
+        );
+        assert_eq!(
+            (
+                create_queue.num_calls(),
+                put_rule.num_calls(),
+                put_targets.num_calls()
+            ),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rule_of_another_cluster_is_left_untouched() {
+        let r = route();
+        let arn = r.rule.meta.arn.clone();
+        let describe = mock!(aws_sdk_eventbridge::Client::describe_rule).then_output(move || {
+            aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput::builder()
+                .arn(arn.clone())
+                .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+                .build()
+        });
+        let targets = mock!(aws_sdk_eventbridge::Client::list_targets_by_rule).then_output(|| {
+            aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput::builder()
+                .build()
+        });
+        let tags = eb_tags(&BTreeMap::from([(
+            "batchnotify.dev/cluster".to_string(),
+            "other".to_string(),
+        )]));
+        let list_tags = mock!(aws_sdk_eventbridge::Client::list_tags_for_resource).then_output(
+            move || {
+                aws_sdk_eventbridge::operation::list_tags_for_resource::ListTagsForResourceOutput::builder()
+                    .set_tags(Some(tags.clone()))
+                    .build()
+            },
+        );
+        let put_rule = mock!(aws_sdk_eventbridge::Client::put_rule).then_output(|| {
+            aws_sdk_eventbridge::operation::put_rule::PutRuleOutput::builder().build()
+        });
+        let delete = mock!(aws_sdk_eventbridge::Client::delete_rule).then_output(|| {
+            aws_sdk_eventbridge::operation::delete_rule::DeleteRuleOutput::builder().build()
+        });
+        let aws = clients(&[&describe, &targets, &list_tags, &put_rule, &delete]);
+        let owner = Owner::cluster("test");
+        let mut report = Report::default();
+        let problem =
+            apply::<EventRuleManager>(&aws, &r.rule, false, &cluster_judge(&owner), &mut report)
+                .await
+                .err()
+                .expect("a conflict");
+        assert!(problem.stalled(), "{problem:?}");
+        let removal =
+            remove::<EventRuleManager>(&aws, &r.rule, &cluster_judge(&owner), &mut report)
+                .await
+                .expect("remove");
+        assert_eq!(removal, Removal::Done);
+        assert_eq!((put_rule.num_calls(), delete.num_calls()), (0, 0));
+        assert!(report.deleted.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_known_rule_that_lost_its_target_gets_it_back_as_drift() {
+        let r = route();
+        let arn = r.rule.meta.arn.clone();
+        let pattern = r.rule.pattern.to_string();
+        let describe = mock!(aws_sdk_eventbridge::Client::describe_rule).then_output(move || {
+            aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput::builder()
+                .arn(arn.clone())
+                .event_pattern(pattern.clone())
+                .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+                .build()
+        });
+        let targets = mock!(aws_sdk_eventbridge::Client::list_targets_by_rule).then_output(|| {
+            aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput::builder()
+                .build()
+        });
+        let put_rule = mock!(aws_sdk_eventbridge::Client::put_rule).then_output(|| {
+            aws_sdk_eventbridge::operation::put_rule::PutRuleOutput::builder().build()
+        });
+        let put_targets = mock!(aws_sdk_eventbridge::Client::put_targets).then_output(|| {
+            aws_sdk_eventbridge::operation::put_targets::PutTargetsOutput::builder().build()
+        });
+        let aws = clients(&[&describe, &targets, &put_rule, &put_targets]);
+        let owner = Owner::cluster("test");
+        let mut report = Report::default();
+        apply::<EventRuleManager>(&aws, &r.rule, true, &cluster_judge(&owner), &mut report)
+            .await
+            .expect("rule");
+        assert_eq!((put_rule.num_calls(), put_targets.num_calls()), (0, 1));
+        assert_eq!(report.drift.len(), 1, "{:?}", report.drift);
+        assert_eq!(report.drift[0].0, "PutTargets");
+    }
+
+    #[tokio::test]
+    async fn a_changed_queue_attribute_is_set_back_alone() {
+        let r = route();
+        let url = mock!(aws_sdk_sqs::Client::get_queue_url).then_output(|| {
+            aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput::builder()
+                .queue_url("https://sqs/q")
+                .build()
+        });
+        let mut attributes = r.queue.attributes.clone();
+        attributes.insert(VISIBILITY.into(), "5".into());
+        let get = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(move || {
+            let mut out =
+                aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput::builder();
+            for (k, v) in &attributes {
+                out = out.attributes(aws_sdk_sqs::types::QueueAttributeName::from(k.as_str()), v);
+            }
+            out.build()
+        });
+        let set = mock!(aws_sdk_sqs::Client::set_queue_attributes)
+            .match_requests(|s| {
+                s.attributes().is_some_and(|a| {
+                    a.len() == 1
+                        && a.get(&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+                            == Some(&"60".to_string())
+                })
+            })
+            .then_output(|| {
+                aws_sdk_sqs::operation::set_queue_attributes::SetQueueAttributesOutput::builder()
+                    .build()
+            });
+        let aws = clients(&[&url, &get, &set]);
+        let owner = Owner::cluster("test");
+        let mut report = Report::default();
+        let applied =
+            apply::<EventQueueManager>(&aws, &r.queue, true, &cluster_judge(&owner), &mut report)
+                .await
+                .expect("queue");
+        assert_eq!(
+            applied.observed.map(|o| o.url).as_deref(),
+            Some("https://sqs/q")
+        );
+        assert_eq!(set.num_calls(), 1);
+        assert_eq!(report.drift[0].0, "SetQueueAttributes");
+    }
+
+    #[tokio::test]
+    async fn our_rule_is_deleted_after_its_targets() {
+        let r = route();
+        let arn = r.rule.meta.arn.clone();
+        let describe = mock!(aws_sdk_eventbridge::Client::describe_rule).then_output(move || {
+            aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput::builder()
+                .arn(arn.clone())
+                .build()
+        });
+        let tags = eb_tags(&r.rule.meta.tags);
+        let list_tags = mock!(aws_sdk_eventbridge::Client::list_tags_for_resource).then_output(
+            move || {
+                aws_sdk_eventbridge::operation::list_tags_for_resource::ListTagsForResourceOutput::builder()
+                    .set_tags(Some(tags.clone()))
+                    .build()
+            },
+        );
+        let queue = r.rule.target_arn.clone();
+        let targets = mock!(aws_sdk_eventbridge::Client::list_targets_by_rule).then_output(
+            move || {
+                aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput::builder()
+                    .targets(
+                        aws_sdk_eventbridge::types::Target::builder()
+                            .id(TARGET_ID)
+                            .arn(queue.clone())
+                            .build()
+                            .expect("target"),
+                    )
+                    .build()
+            },
+        );
+        let remove_targets = mock!(aws_sdk_eventbridge::Client::remove_targets)
+            .match_requests(|r| r.ids() == [TARGET_ID])
+            .then_output(|| {
+                aws_sdk_eventbridge::operation::remove_targets::RemoveTargetsOutput::builder()
+                    .build()
+            });
+        let delete = mock!(aws_sdk_eventbridge::Client::delete_rule).then_output(|| {
+            aws_sdk_eventbridge::operation::delete_rule::DeleteRuleOutput::builder().build()
+        });
+        let aws = clients(&[&describe, &list_tags, &targets, &remove_targets, &delete]);
+        let owner = Owner::cluster("test");
+        let mut report = Report::default();
+        remove::<EventRuleManager>(&aws, &r.rule, &cluster_judge(&owner), &mut report)
+            .await
+            .expect("removed");
+        assert_eq!((remove_targets.num_calls(), delete.num_calls()), (1, 1));
+        assert_eq!(report.deleted, ["EventBridge rule bn-test-executions"]);
+    }
+}
