@@ -8,11 +8,11 @@ export BATCHNOTIFY_CACHE ?= $(HOME)/.cache/batchnotify
 export CARGO_TARGET_DIR ?= $(BATCHNOTIFY_CACHE)/target
 MOTO_VENV = $(BATCHNOTIFY_CACHE)/moto-$(shell sed -n 's/^moto\[server\]==//p' emulator/requirements.txt)
 
-.PHONY: test lint unit emulator-test testbed-deps testbed demo crd reliability image
+.PHONY: test lint unit emulator-test testbed-deps previous-release testbed demo crd reliability image
 
 ## test: everything CI runs — formatting, clippy, the emulator launcher's tests,
 ## unit and integration tests against the real control plane and emulator.
-test: testbed-deps lint
+test: testbed-deps lint previous-release
 	mkdir -p $(CARGO_TARGET_DIR)
 	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd deploy/iam 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-output.txt
 	cargo test --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test-output.txt
@@ -28,6 +28,11 @@ emulator-test: testbed-deps
 
 testbed-deps:
 	scripts/testbed-deps.sh
+
+## previous-release: the release tests/upgrade takes over from, built once
+## into the cache (tests/upgrade/previous-release names its commit).
+previous-release:
+	scripts/previous-release.sh
 
 ## testbed: the control plane and the emulator in the foreground; prints the
 ## export lines to use them; Ctrl-C stops everything.

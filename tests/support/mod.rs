@@ -563,6 +563,40 @@ pub struct Principal {
     pub secret: String,
 }
 
+/// The previous release (tests/upgrade/previous-release), as
+/// scripts/previous-release.sh built it: its commit, binary and CRD.
+pub struct Release {
+    pub commit: String,
+    pub bin: std::path::PathBuf,
+    pub crd: std::path::PathBuf,
+}
+
+pub fn previous_release() -> Release {
+    let named = std::fs::read_to_string(repo("tests/upgrade/previous-release"))
+        .expect("read tests/upgrade/previous-release");
+    let commit = named
+        .lines()
+        .find_map(|l| l.strip_prefix("commit:"))
+        .map(|c| c.trim().to_string())
+        .expect("tests/upgrade/previous-release names a commit");
+    let cache = std::env::var_os("BATCHNOTIFY_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/batchnotify")))
+        .expect("BATCHNOTIFY_CACHE or HOME");
+    let dir = cache.join(format!("release-{commit}"));
+    let release = Release {
+        bin: dir.join("batchnotify"),
+        crd: dir.join("crd.yaml"),
+        commit,
+    };
+    assert!(
+        release.bin.exists() && release.crd.exists(),
+        "the previous release is not built in {}: run scripts/previous-release.sh (make test does)",
+        dir.display()
+    );
+    release
+}
+
 /// The operator policy the project ships, as JSON.
 pub fn operator_policy() -> serde_json::Value {
     let text = std::fs::read_to_string(repo("deploy/iam/operator-policy.json"))
@@ -651,6 +685,8 @@ pub struct Operator {
     args: Vec<String>,
     /// Extra environment on top of the bed's (see [`Operator::start_with_env`]).
     env: Vec<(String, String)>,
+    /// The binary it runs: this build's, or another release's.
+    bin: std::path::PathBuf,
 }
 
 impl Operator {
@@ -667,6 +703,18 @@ impl Operator {
     /// As [`Operator::start_with_env`], as a principal the test made (e.g.
     /// with a narrowed policy).
     pub fn start_as(
+        ns: &str,
+        principal: Principal,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let bin = Path::new(env!("CARGO_BIN_EXE_batchnotify"));
+        Operator::start_binary(bin, ns, principal, extra, env)
+    }
+
+    /// As [`Operator::start_as`], running `bin` (e.g. [`previous_release`]'s).
+    pub fn start_binary(
+        bin: &Path,
         ns: &str,
         principal: Principal,
         extra: &[&str],
@@ -696,8 +744,9 @@ impl Operator {
             access_key,
             secret,
         } = principal;
+        let bin = bin.to_path_buf();
         Operator {
-            child: spawn_operator(&user, &access_key, &secret, &args, &env, 0),
+            child: spawn_operator(&bin, (&user, &access_key, &secret), &args, &env, 0),
             log: log_path(&user, 0),
             user,
             access_key,
@@ -705,6 +754,7 @@ impl Operator {
             admin: format!("http://127.0.0.1:{port}"),
             args,
             env,
+            bin,
         }
     }
 
@@ -719,9 +769,8 @@ impl Operator {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn_operator(
-            &self.user,
-            &self.access_key,
-            &self.secret,
+            &self.bin,
+            (&self.user, &self.access_key, &self.secret),
             &self.args,
             &self.env,
             generation,
@@ -732,6 +781,21 @@ impl Operator {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod, and waits for the exit (the
+    /// operator hands its lease back on the way out).
+    pub fn stop(&mut self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "SIGTERM to the operator");
+        let status = self.child.wait().expect("wait for the operator");
+        assert!(
+            status.success(),
+            "the operator exits 0 on SIGTERM: {status}"
+        );
     }
 
     pub fn logs(&self) -> String {
@@ -822,16 +886,15 @@ fn log_path(user: &str, generation: usize) -> std::path::PathBuf {
 }
 
 fn spawn_operator(
-    user: &str,
-    access_key: &str,
-    secret: &str,
+    bin: &Path,
+    (user, access_key, secret): (&str, &str, &str),
     args: &[String],
     env: &[(String, String)],
     generation: usize,
 ) -> std::process::Child {
     let bed = bed();
     let log = std::fs::File::create(log_path(user, generation)).expect("operator log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_batchnotify"));
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("RUST_LOG", "info,batchnotify=debug")

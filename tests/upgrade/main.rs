@@ -1,3 +1,6 @@
+//! Upgrades. Issue #24: this build takes over from the previous release
+//! (tests/upgrade/previous-release, built by scripts/previous-release.sh)
+//! with objects in every state, and nothing is done twice or lost.
 //! Issue #28: objects stored by an earlier release survive a CRD upgrade.
 //! A message written when braces were plain text (0.2, before placeholders)
 //! is stored with 0.2's CRD; then today's CRD is applied and the operator
@@ -10,13 +13,23 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use batchnotify::api::{BatchNotification, RunOutcome};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::Api;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 
-use support::{Ctx, batch_stack, delivered, example, subscriber};
+use support::{
+    Ctx, HOLD_MARKER, Operator, Principal, batch_stack, delivered, example, operator_policy,
+    subscriber,
+};
+
+/// The tests of this binary swap the CRD under the bed: one at a time.
+static CRD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Texts 0.2 accepted and published byte for byte; today's rule refuses each.
 const OLD_SUCCESS: &str = "done {braces} as JSON {\"ok\": true}";
@@ -73,6 +86,7 @@ async fn state_machine_messages(ctx: &Ctx, arn: &str) -> (Value, Value) {
 
 #[tokio::test]
 async fn a_message_stored_before_placeholders_is_sent_as_written_after_the_upgrade() {
+    let _crd = CRD.lock().await;
     // 0.2's CRD, and an object it accepts.
     support::bed_with(false);
     apply_crd(
@@ -163,12 +177,10 @@ async fn a_message_stored_before_placeholders_is_sent_as_written_after_the_upgra
             && note.ends_with("To use placeholders, edit the text (write {{ or }} for a literal brace)"),
         "{note}"
     );
-    // IAM propagating after the role's creation is still a Warning (issue
-    // #24 makes routine waits Normal); nothing else may be.
+    // No Warning: IAM propagating is a routine wait, a Normal Event (#24).
     let warnings: Vec<_> = about
         .iter()
         .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .filter(|e| e.reason.as_deref() != Some("RolePropagating"))
         .map(|e| (e.reason.clone(), e.note.clone()))
         .collect();
     assert!(warnings.is_empty(), "{warnings:?}");
@@ -231,4 +243,355 @@ async fn a_message_stored_before_placeholders_is_sent_as_written_after_the_upgra
         .await;
     assert_eq!(o.status.unwrap_or_default().runs.len(), 2);
     assert_eq!(delivered(&ctx, &url, 1).await, ["done {braces} for old"]);
+}
+
+// ------------------------------------------------------------ issue #24
+
+/// An object over a queue and job definition the test makes (`job` names
+/// the emulator's marker), with a managed topic.
+async fn over_a_stack(ctx: &Ctx, name: &str, job: &str) -> Value {
+    let (queue_arn, job_definition) =
+        batch_stack(&ctx.aws, &format!("{}-{name}", ctx.prefix), job).await;
+    let mut obj = example("existing-arns.yaml");
+    obj["metadata"]["name"] = json!(name);
+    obj["spec"]["jobQueue"] = json!({"arn": queue_arn});
+    obj["spec"]["jobDefinition"] = json!({"arn": job_definition});
+    obj["spec"]["topic"] = json!({"managed": {}});
+    obj["spec"]["deletionPolicy"] = json!("Delete");
+    if let Some(spec) = obj["spec"].as_object_mut() {
+        spec.remove("run");
+    }
+    obj
+}
+
+/// Per object: its status as the previous release left it.
+type Statuses = BTreeMap<String, Value>;
+
+async fn statuses(ctx: &Ctx) -> (Statuses, String) {
+    let list = ctx.api().list(&Default::default()).await.expect("list");
+    let version = list.metadata.resource_version.clone().unwrap_or_default();
+    let statuses = list
+        .items
+        .iter()
+        .map(|o| (o.name_any(), json!(o.status)))
+        .collect();
+    (statuses, version)
+}
+
+/// Counts, per object, the writes that changed its status, from
+/// `version` on, until the task is aborted.
+fn count_status_writes(
+    ctx: &Ctx,
+    version: String,
+    before: Statuses,
+) -> (
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
+) {
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+    let api = ctx.api();
+    let seen = counts.clone();
+    let task = tokio::spawn(async move {
+        let mut last = before;
+        let mut stream = api
+            .watch(&WatchParams::default(), &version)
+            .await
+            .expect("watch from the upgrade's resourceVersion")
+            .boxed();
+        while let Ok(Some(event)) = stream.try_next().await {
+            if let WatchEvent::Modified(o) = event {
+                let status = json!(o.status);
+                let name = o.name_any();
+                if last.get(&name) != Some(&status) {
+                    *seen
+                        .lock()
+                        .expect("counts")
+                        .entry(name.clone())
+                        .or_insert(0) += 1;
+                    last.insert(name, status);
+                }
+            }
+        }
+    });
+    (task, counts)
+}
+
+/// The Warning Events of the namespace: (object, reason) → the Events'
+/// names with their counts (series included).
+type Warnings = BTreeMap<(String, String), BTreeMap<String, i32>>;
+
+async fn warnings(ctx: &Ctx) -> Warnings {
+    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.ns);
+    let mut out = Warnings::new();
+    for e in events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+    {
+        if e.type_.as_deref() != Some("Warning") {
+            continue;
+        }
+        let count = e.series.as_ref().map_or(1, |s| s.count);
+        let about = e
+            .regarding
+            .as_ref()
+            .and_then(|r| r.name.clone())
+            .unwrap_or_default();
+        let reason = e.reason.clone().unwrap_or_default();
+        out.entry((about, reason))
+            .or_default()
+            .insert(e.name_any(), count);
+    }
+    out
+}
+
+/// What is new in `after`: Warnings of an (object, reason) the previous
+/// release never warned of (fails), and the same trouble warned of again
+/// because this release words it differently (printed).
+fn new_warnings(before: &Warnings, after: &Warnings) -> Vec<(String, String)> {
+    let mut new = Vec::new();
+    for (key, events) in after {
+        let Some(old) = before.get(key) else {
+            new.push(key.clone());
+            continue;
+        };
+        if events.iter().any(|(name, n)| old.get(name) != Some(n)) {
+            println!(
+                "{}: {} warned of again, in this release's words",
+                key.0, key.1
+            );
+        }
+    }
+    new
+}
+
+fn machine_of(o: &BatchNotification) -> String {
+    o.status
+        .as_ref()
+        .and_then(|s| s.state_machine_arn.clone())
+        .expect("state machine in status")
+}
+
+fn topic_of(o: &BatchNotification) -> String {
+    o.status
+        .as_ref()
+        .and_then(|s| s.topic_arn.clone())
+        .expect("topic in status")
+}
+
+async fn topic_exists(ctx: &Ctx, arn: &str) -> bool {
+    aws_sdk_sns::Client::new(&ctx.aws)
+        .get_topic_attributes()
+        .topic_arn(arn)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// The previous release runs objects that are Ready (the seed's sample, its
+/// run finished), scheduled, running (a job held RUNNABLE), Stalled,
+/// retained (`deletionPolicy: Retain`) and deleting (deleted while no
+/// operator runs); it is stopped as Kubernetes stops a pod, today's CRD is
+/// applied and this build started as another AWS principal, so that the
+/// emulator counts its calls apart. This build re-creates and modifies
+/// nothing, starts no run, writes each status at most once, warns of no
+/// trouble the previous release did not (the same trouble in new words is
+/// printed), follows the held run to its end and finishes the deletion.
+#[tokio::test]
+async fn this_build_takes_over_live_objects_from_the_previous_release() {
+    let _crd = CRD.lock().await;
+    let release = support::previous_release();
+    support::bed_with(false);
+    let crd = release.crd.to_string_lossy().into_owned();
+    apply_crd(&crd, "crd/batchnotifications.batchnotify.dev");
+    apply_crd(
+        "crds/batchnotify.dev_accessgrants.yaml",
+        "crd/accessgrants.batchnotify.dev",
+    );
+    let ctx = Ctx::new("upgrade-live").await;
+    let short = &release.commit[..12];
+    let previous = Principal::create(&format!("prev-{}", ctx.ns), &operator_policy());
+    let mut old = Operator::start_binary(&release.bin, &ctx.ns, previous, &[], &[]);
+
+    let mut sample = example("sample.yaml");
+    sample["metadata"]["name"] = json!("ready");
+    ctx.apply(&sample).await;
+    let mut scheduled = over_a_stack(&ctx, "scheduled", "report").await;
+    scheduled["spec"]["run"] = json!({"schedule": "0 2 1 1 *", "timeZone": "UTC"});
+    ctx.apply(&scheduled).await;
+    let mut running = over_a_stack(&ctx, "running", HOLD_MARKER).await;
+    running["spec"]["run"] = json!({"trigger": "1"});
+    ctx.apply(&running).await;
+    let mut stalled = over_a_stack(&ctx, "stalled", "report").await;
+    stalled["spec"]["topic"] =
+        json!({"arn": "arn:aws:sns:us-east-1:999999999999:someone-elses-topic"});
+    ctx.apply(&stalled).await;
+    let mut retained = over_a_stack(&ctx, "retained", "report").await;
+    retained["spec"]["deletionPolicy"] = json!("Retain");
+    ctx.apply(&retained).await;
+    let deleting = over_a_stack(&ctx, "deleting", "report").await;
+    ctx.apply(&deleting).await;
+
+    let ready = ctx
+        .wait(
+            "ready",
+            "the sample's run to end",
+            Duration::from_secs(150),
+            |o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| s.last_run.as_ref())
+                    .is_some_and(|r| r.outcome == Some(RunOutcome::Succeeded))
+            },
+        )
+        .await;
+    for name in ["scheduled", "retained", "deleting"] {
+        ctx.wait_ready(name).await;
+    }
+    let held = ctx
+        .wait(
+            "running",
+            "the held run's job",
+            Duration::from_secs(90),
+            |o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| s.last_run.as_ref())
+                    .is_some_and(|r| r.job_status.as_deref() == Some("RUNNABLE"))
+            },
+        )
+        .await;
+    ctx.wait("stalled", "Stalled", Duration::from_secs(60), |o| {
+        Ctx::condition(o, "Stalled").is_some_and(|(s, _, _)| s == "True")
+    })
+    .await;
+    let deleting = ctx.wait_ready("deleting").await;
+    let retained = ctx.api().get("retained").await.expect("retained");
+
+    // The upgrade: the old pod stops; a deletion comes while none runs;
+    // today's CRD goes in before the new build starts (as `helm upgrade`).
+    old.stop();
+    ctx.api()
+        .delete("deleting", &DeleteParams::default())
+        .await
+        .expect("delete");
+    apply_crd(
+        "crds/batchnotify.dev_batchnotifications.yaml",
+        "crd/batchnotifications.batchnotify.dev",
+    );
+    let warned = warnings(&ctx).await;
+    let (before, version) = statuses(&ctx).await;
+    let (watch, status_writes) = count_status_writes(&ctx, version, before.clone());
+    let current = Principal::create(&format!("new-{}", ctx.ns), &operator_policy());
+    let new = Operator::start_as(&ctx.ns, current, &[], &[]);
+
+    // Every object looked at (the first list reconciles each), the deletion done.
+    ctx.wait_gone("deleting").await;
+    new.reconciled_beyond(6).await;
+    let calls = new.settled_requests().await;
+    let allowed = |op: &str| {
+        op.starts_with("Describe")
+            || op.starts_with("Get")
+            || op.starts_with("List")
+            || op.starts_with("Delete")
+            || op == "sns:Unsubscribe"
+    };
+    let changed: Vec<_> = calls
+        .iter()
+        .filter(|(k, _)| !allowed(k.split(':').nth(1).unwrap_or(k)))
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "after taking over from {short}, this build changed AWS: {changed:?} (all calls: {calls:?})"
+    );
+    let deleted: Vec<_> = calls
+        .keys()
+        .filter(|k| k.contains(":Delete"))
+        .cloned()
+        .collect();
+    assert!(
+        deleted
+            .iter()
+            .any(|k| k == "states:DeleteStateMachine" || k.ends_with(":DeleteStateMachine")),
+        "the deleting object's state machine is deleted: {calls:?}"
+    );
+    assert!(!topic_exists(&ctx, &topic_of(&deleting)).await);
+    assert!(topic_exists(&ctx, &topic_of(&retained)).await);
+
+    // Runs: none started, none lost, the held one followed to its end.
+    let (after, _) = statuses(&ctx).await;
+    for (name, status) in &after {
+        assert_eq!(
+            status["runs"], before[name]["runs"],
+            "{name}: the runs the previous release recorded"
+        );
+    }
+    let machine = |o: &BatchNotification| machine_of(o);
+    assert_eq!(
+        support::execution_names(&ctx.aws, &machine(&ready), None)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        support::execution_names(&ctx.aws, &machine(&held), None)
+            .await
+            .len(),
+        1
+    );
+    let fresh = new_warnings(&warned, &warnings(&ctx).await);
+    assert!(
+        fresh.is_empty(),
+        "new Warnings after the upgrade: {fresh:?}"
+    );
+    let job = held
+        .status
+        .as_ref()
+        .and_then(|s| s.last_run.as_ref())
+        .and_then(|r| r.batch_job_id.clone())
+        .expect("held job");
+    aws_sdk_batch::Client::new(&ctx.aws)
+        .cancel_job()
+        .job_id(&job)
+        .reason("test: the held job ends after the upgrade")
+        .send()
+        .await
+        .expect("cancel the held job");
+    let ended = ctx
+        .wait(
+            "running",
+            "the held run's end",
+            Duration::from_secs(90),
+            |o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| s.last_run.as_ref())
+                    .is_some_and(|r| r.outcome == Some(RunOutcome::Failed))
+            },
+        )
+        .await;
+    let runs = ended.status.clone().unwrap_or_default().runs;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        support::execution_names(&ctx.aws, &machine(&held), None)
+            .await
+            .len(),
+        1
+    );
+
+    // The held run's end is its one new Warning. Status: at most one write
+    // per object, and one more for the run's end.
+    let fresh = new_warnings(&warned, &warnings(&ctx).await);
+    assert_eq!(fresh, [("running".to_string(), "RunFailed".to_string())]);
+    watch.abort();
+    let writes = status_writes.lock().expect("counts").clone();
+    for (name, n) in &writes {
+        let bar = if name == "running" { 2 } else { 1 };
+        assert!(
+            *n <= bar,
+            "{name}: {n} status writes after the upgrade ({writes:?})"
+        );
+    }
+    assert!(!new.logs().contains("panicked"), "{}", new.logs());
 }
