@@ -224,21 +224,20 @@ impl Events {
         let owner = Owner::cluster(&self.cluster);
         let judge = self.judge(&owner);
         let mut report = Report::default();
-        let queue =
-            managers::apply::<EventQueueManager>(clients, &route.queue, known, &judge, &mut report)
-                .await;
-        let converged = match queue {
-            Ok(queue) => managers::apply::<EventRuleManager>(
+        let converged = async {
+            let queue = managers::apply::<EventQueueManager>(
                 clients,
-                &route.rule,
+                &route.queue,
                 known,
                 &judge,
                 &mut report,
             )
-            .await
-            .map(|_| queue),
-            Err(e) => Err(e),
-        };
+            .await?;
+            managers::apply::<EventRuleManager>(clients, &route.rule, known, &judge, &mut report)
+                .await?;
+            Ok::<_, Problem>(queue)
+        }
+        .await;
         log(&report);
         let queue = converged?;
         if let Some(observed) = queue.observed {

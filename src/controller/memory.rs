@@ -84,16 +84,9 @@ impl Memory {
     }
 
     /// Objects remembered.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         super::lock(&self.objects).len()
-    }
-
-    /// Keeps, of each object, what `keep` keeps (pruning stale parts).
-    pub fn retain(&self, mut keep: impl FnMut(&mut Remembered)) {
-        super::lock(&self.objects).retain(|_, r| {
-            keep(r);
-            !r.is_empty()
-        });
     }
 }
 
@@ -129,17 +122,5 @@ mod tests {
             .collect();
         assert_eq!(counts, [0, 1, 2, 0, 1, 0]);
         assert_eq!(m.failed(&key("other"), "a"), 0, "per object");
-    }
-
-    #[test]
-    fn retain_prunes_parts_and_drops_what_is_left_empty() {
-        let m = Memory::default();
-        m.with(&key("a"), |r| {
-            r.polled.insert("old".into(), Instant::now());
-        });
-        m.with(&key("b"), |r| r.failure = Some(("x", 2)));
-        m.retain(|r| r.polled.clear());
-        assert_eq!(m.len(), 1);
-        assert_eq!(m.read(&key("b"), |r| r.failure), Some(Some(("x", 2))));
     }
 }

@@ -129,13 +129,15 @@ impl Schedule {
     /// How long until `key` should be reconciled for its resync.
     pub fn due_in(&self, key: &ObjectRef<BatchNotification>) -> Duration {
         let now = Instant::now();
-        match self.memory.read(key, |r| r.resync.clone()).flatten() {
-            Some(Entry {
-                slot: Some(slot), ..
-            }) => slot.saturating_duration_since(now),
-            Some(entry) => (entry.at + self.resync).saturating_duration_since(now),
-            None => self.resync,
-        }
+        self.memory
+            .read(key, |r| match &r.resync {
+                Some(Entry {
+                    slot: Some(slot), ..
+                }) => slot.saturating_duration_since(now),
+                Some(entry) => (entry.at + self.resync).saturating_duration_since(now),
+                None => self.resync,
+            })
+            .unwrap_or(self.resync)
     }
 
     /// First sight of an object whose status says it is converged (a

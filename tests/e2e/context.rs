@@ -5,8 +5,6 @@
 use std::time::Duration;
 
 use batchnotify::api::{BatchNotification, RunStatus};
-use k8s_openapi::api::events::v1::Event;
-use kube::Api;
 use serde_json::{Value, json};
 
 use crate::support::{Ctx, FAIL_MARKER, HOLD_MARKER, batch_stack, delivered, example};
@@ -156,13 +154,9 @@ async fn json_messages_hold_every_field_and_parameters_reach_the_job() {
 
 /// Events about `name` with their aggregated counts: (reason, note, count).
 async fn events(ctx: &Ctx, name: &str) -> Vec<(String, String, i32)> {
-    let api: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.ns);
-    api.list(&Default::default())
+    ctx.events_about(name)
         .await
-        .map(|l| l.items)
-        .unwrap_or_default()
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
         .map(|e| {
             let count = e.series.as_ref().map_or(1, |s| s.count);
             (

@@ -1030,30 +1030,40 @@ impl Ctx {
             .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
     }
 
-    /// Events about `name` in this namespace: (reason, note).
-    pub async fn events(&self, name: &str) -> Vec<(String, String)> {
+    /// Every Event of this namespace.
+    pub async fn all_events(
+        &self,
+    ) -> Result<Vec<k8s_openapi::api::events::v1::Event>, kube::Error> {
         let api: Api<k8s_openapi::api::events::v1::Event> =
             Api::namespaced(self.client.clone(), &self.ns);
-        api.list(&Default::default())
+        api.list(&Default::default()).await.map(|l| l.items)
+    }
+
+    /// The Events about `name` in this namespace (none when the list fails:
+    /// callers poll).
+    pub async fn events_about(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+        self.all_events()
             .await
-            .map(|l| l.items)
             .unwrap_or_default()
             .into_iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect()
+    }
+
+    /// Events about `name` in this namespace: (reason, note).
+    pub async fn events(&self, name: &str) -> Vec<(String, String)> {
+        self.events_about(name)
+            .await
+            .into_iter()
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
     }
 
     /// The reasons of the Warning Events about `name`.
     pub async fn warnings(&self, name: &str) -> Vec<String> {
-        let api: Api<k8s_openapi::api::events::v1::Event> =
-            Api::namespaced(self.client.clone(), &self.ns);
-        api.list(&Default::default())
+        self.events_about(name)
             .await
-            .map(|l| l.items)
-            .unwrap_or_default()
             .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .filter(|e| e.type_.as_deref() == Some("Warning"))
             .filter_map(|e| e.reason)
             .collect()

@@ -321,14 +321,8 @@ fn count_status_writes(
 type Warnings = BTreeMap<(String, String), BTreeMap<String, i32>>;
 
 async fn warnings(ctx: &Ctx) -> Warnings {
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.ns);
     let mut out = Warnings::new();
-    for e in events
-        .list(&Default::default())
-        .await
-        .expect("events")
-        .items
-    {
+    for e in ctx.all_events().await.expect("events") {
         if e.type_.as_deref() != Some("Warning") {
             continue;
         }
