@@ -67,10 +67,15 @@ is necessary.
 
 Strict mode is the default: the strict_*.py modules make the emulator refuse
 what AWS refuses (IAM, STS trust policies and credential expiry, quotas,
-paging, eventual consistency, Batch lifecycle, Step Functions' context object
-and intrinsic functions; see each module). `--lenient` turns every strict rule
-off; `--no-rule NAME` turns one off; `--delays fast|realistic` and
-`--delay NAME=SECONDS` set delays. For the emulator's own tests,
+paging, eventual consistency, Batch lifecycle, job logs and retries, GetLogEvents'
+paging, Step Functions' context object and intrinsic functions; see each module).
+`--lenient` turns every strict rule off; `--no-rule NAME` turns one off;
+`--delays fast|realistic` and `--delay NAME=SECONDS` set delays. Strict mode's
+job switches, like `--fail-jobs-matching`, match a job or job-definition name:
+`--hold-runnable-matching` (no capacity), `--long-running-matching` (RUNNING for
+`batch-job-long-run` seconds, a log line each second) and
+`--fail-first-attempt-matching` (the first attempt fails, a retry succeeds); see
+strict_batch.py. For the emulator's own tests,
 `--sqs-deleted-recently-seconds N` shortens SQS's 60 s name reuse window and
 `--assumed-role-seconds N` caps the lifetime of AssumeRole's credentials (the
 Expiration it answers says so), so that expiry shows in seconds.

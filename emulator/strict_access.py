@@ -16,14 +16,20 @@ off with `--no-rule NAME`):
   (``*`` for operations without resource-level permissions), a few condition
   operators, explicit Deny winning. Denials come back in each service's own
   error shape (moto's own evaluator names Batch actions in lower case and
-  answers JSON services in XML).
+  answers JSON services in XML). CloudWatch Logs actions (``logs:GetLogEvents``
+  on the stream's ARN, ``logs:DescribeLogStreams``/``logs:FilterLogEvents`` on
+  ``...:log-group:G:log-stream:``, ``logs:DescribeLogGroups`` on
+  ``...:log-group::log-stream:``) are denied with ``AccessDeniedException``
+  (JSON, HTTP 400), as AWS does; see ``logs_resource``.
 * ``pass-role``: passing a role to Step Functions or Batch needs
   ``iam:PassRole`` on it.
 * ``iam-propagation`` / ``trust-policy``: Step Functions cannot assume a role
   for ``iam-propagation`` seconds after CreateRole/UpdateAssumeRolePolicy, nor
   ever if the trust policy does not let ``states.amazonaws.com`` assume it.
 * ``quotas``: per-API token buckets per (account, region, service,
-  operation), each service's throttling error; root is exempt.
+  operation), each service's throttling error; root is exempt. CloudWatch
+  Logs: GetLogEvents 10/s, FilterLogEvents 5/s, DescribeLogStreams 25/s
+  (``LOGS_QUOTAS``).
   ``GET /_batchnotify/throttles`` counts throttled requests (``DELETE`` resets).
 * ``paging``: List/Describe calls answer ``--page-size`` items a page.
 * ``sts-trust``: AssumeRole succeeds only when the role exists, its trust
@@ -817,7 +823,58 @@ def resources(call: Call) -> list[str]:
         return ["*"]
     if call.service == "sts" and p.get("RoleArn"):
         return [p["RoleArn"]]
+    if call.service == "logs":
+        return [logs_resource(call)]
     return ["*"]
+
+
+# CloudWatch Logs (service prefix logs). Resource types, from the Service
+# Authorization Reference: log-group "arn:${Partition}:logs:${Region}:${Account}:
+# log-group:${LogGroupName}", log-stream "...:log-group:${LogGroupName}:log-stream:
+# ${LogStreamName}"; GetLogEvents, PutLogEvents, CreateLogStream and
+# DeleteLogStream on log-stream*; DescribeLogStreams, FilterLogEvents and the other
+# log group operations below on log-group*; DescribeLogGroups on none ("*").
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html
+# The ARN AWS evaluates (and names in AccessDeniedException, HTTP 400) for a
+# log-group* action is the group's ARN with an empty stream,
+# "arn:aws:logs:R:A:log-group:G:log-stream:" (prowler-cloud/prowler#37, for
+# DescribeMetricFilters), and for DescribeLogGroups "arn:aws:logs:R:A:log-group::
+# log-stream:" (hashicorp/terraform-provider-aws#8804,
+# FormidableLabs/terraform-aws-serverless#49); so "log-group:G:*" (what the
+# CloudWatch Logs guide says to write for "all other API actions",
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html)
+# and AWS's own "log-group:RDS*:log-stream:*" (AmazonRDSEnhancedMonitoringRole,
+# DescribeLogStreams and GetLogEvents) both match it.
+LOGS_STREAM_ACTIONS = frozenset({"GetLogEvents", "PutLogEvents", "CreateLogStream", "DeleteLogStream"})
+LOGS_GROUP_ACTIONS = frozenset(
+    {
+        "AssociateKmsKey", "CreateExportTask", "CreateLogGroup", "DeleteLogGroup", "DeleteMetricFilter",
+        "DeleteRetentionPolicy", "DeleteSubscriptionFilter", "DescribeLogStreams", "DescribeMetricFilters",
+        "DescribeSubscriptionFilters", "DisassociateKmsKey", "FilterLogEvents", "GetLogGroupFields",
+        "ListTagsLogGroup", "PutMetricFilter", "PutRetentionPolicy", "PutSubscriptionFilter", "TagLogGroup",
+        "UntagLogGroup",
+    }
+)
+_LOG_GROUP_ARN = re.compile(r"^arn:aws[\w-]*:logs:[^:]*:\d{12}:log-group:(.+?)(?::\*)?$")
+
+
+def logs_resource(call: Call) -> str:
+    p, op = call.params, call.operation
+    base = f"arn:aws:logs:{call.region}:{call.account}:log-group:"
+    if op == "DescribeLogGroups":
+        return f"{base}:log-stream:"
+    group = p.get("logGroupName")
+    identifier = p.get("logGroupIdentifier")
+    if not group and isinstance(identifier, str):
+        match = _LOG_GROUP_ARN.match(identifier)
+        group = match.group(1) if match else identifier
+    if not isinstance(group, str) or not group:
+        return "*"
+    if op in LOGS_STREAM_ACTIONS:
+        return f"{base}{group}:log-stream:{p.get('logStreamName') or ''}"
+    if op in LOGS_GROUP_ACTIONS:
+        return f"{base}{group}:log-stream:"
+    return "*"
 
 
 # Roles passed to a service: (role, service principal it is passed to).
@@ -1260,6 +1317,19 @@ SNS_QUOTAS = {
 }
 SNS_WRITE_QUOTA = (10.0, 10.0)
 SNS_READ_QUOTA = (30.0, 30.0)
+# CloudWatch Logs, per account per Region: GetLogEvents "10 requests per second
+# per account per Region. This quota can't be changed."; FilterLogEvents "5
+# transactions per second (TPS)/account/Region" (the quota table of the CloudWatch
+# Logs User Guide, https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html,
+# as last published in awsdocs/amazon-cloudwatch-logs-user-guide); DescribeLogStreams
+# "has a limit of 25 transactions per second, after which transactions are
+# throttled" (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogStreams.html).
+# The bucket holds one second's worth.
+LOGS_QUOTAS = {
+    "GetLogEvents": (10.0, 10.0),
+    "FilterLogEvents": (5.0, 5.0),
+    "DescribeLogStreams": (25.0, 25.0),
+}
 # IAM throttles with token buckets per API but publishes no figures
 # (https://repost.aws/knowledge-center/iam-sts-throttling-error); conservative:
 # 10 bucket / 5 per second for changes, 20 / 10 for reads.
@@ -1280,6 +1350,8 @@ def quota_for(service: str, operation: str, region: str) -> tuple[float, float] 
         return SNS_QUOTAS.get(operation, SNS_READ_QUOTA if reads else SNS_WRITE_QUOTA)
     if service == "iam":
         return IAM_READ_QUOTA if reads else IAM_WRITE_QUOTA
+    if service == "logs":
+        return LOGS_QUOTAS.get(operation)
     return None
 
 
@@ -1292,6 +1364,8 @@ def quota_for(service: str, operation: str, region: str) -> tuple[float, float] 
 #     https://repost.aws/knowledge-center/sns-throttling-exception-errors
 #   IAM: Throttling "Rate exceeded" (XML), HTTP 400
 #     https://repost.aws/knowledge-center/iam-sts-throttling-error
+#   CloudWatch Logs: ThrottlingException "Rate exceeded" (JSON), HTTP 400
+#     https://repost.aws/knowledge-center/cloudwatch-logs-throttling
 def throttled_response(start_response: Any, call: Call) -> list[bytes]:
     if call.service == "batch":
         return error_response(start_response, call, "TooManyRequestsException", "Too Many Requests", 429)

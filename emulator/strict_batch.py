@@ -17,6 +17,26 @@ Rules (each can be turned off with `--no-rule NAME`):
   gateway with `assignPublicIp` ENABLED.
 * `ec2-default-vpc-igw`: the default VPC gets what AWS gives it (an internet gateway
   and a 0.0.0.0/0 route to it in its main route table); stock moto's has no route.
+* `batch-logs`: a job's container writes CloudWatch Logs events into its attempt's
+  stream (the `awslogs` driver's group and `awslogs-stream-prefix`, default
+  `/aws/batch/job` and `<jobDefinitionName>/default/<task id>`): one line per state
+  change of the attempt and the command line as run (`Ref::` parameters
+  substituted) when it starts, `batchnotify-emulator: running <n>s` each second
+  while a `--long-running-matching` job runs (for `batch-job-long-run` seconds),
+  and `... SUCCEEDED` / `... FAILED exit code <n>` last. A custom group that does
+  not exist fails the attempt as ECS does, unless `awslogs-create-group` is true.
+* `batch-retries`: `retryStrategy` (SubmitJob's, else the job definition's):
+  `attempts` 1-10 and `evaluateOnExit` (RETRY/EXIT on onExitCode/onReason/
+  onStatusReason, trailing `*` globs); a failed attempt that may be retried puts
+  the job back in RUNNABLE for a new attempt (new task, new stream), and
+  DescribeJobs' `attempts` lists each finished one. `--fail-first-attempt-matching`
+  fails a matching job's first attempt only (`--fail-jobs-matching` fails every one).
+* `logs-get-events`: GetLogEvents as AWS documents it: pages of at most 10,000
+  events and 1 MB, `startFromHead` false by default (the latest events), the same
+  token back at the end of the stream, `endTime` exclusive, ResourceNotFoundException
+  naming the missing group or stream; `logGroupIdentifier` (name or ARN) resolved
+  for GetLogEvents, FilterLogEvents and DescribeLogStreams, and FilterLogEvents'
+  pages capped at 1 MB and its `logStreamNamePrefix` honoured.
 
 Delays, seconds (`--delays fast|realistic`, `--delay NAME=SECONDS`): see DELAYS.
 """
@@ -25,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import re
 import sys
 import threading
@@ -47,9 +68,19 @@ DELAYS: dict[str, tuple[float, float]] = {
     # Stands in for a jobStateTimeLimitActions maxTimeSeconds (AWS's minimum is 600);
     # 0 honours maxTimeSeconds as given.
     "batch-time-limit": (2.0, 0.0),
+    # How long a `--long-running-matching` job stays RUNNING.
+    "batch-job-long-run": (6.0, 60.0),
 }
 
-RULES = ("batch-lifecycle", "batch-jobs", "batch-fargate-network", "ec2-default-vpc-igw")
+RULES = (
+    "batch-lifecycle",
+    "batch-jobs",
+    "batch-fargate-network",
+    "ec2-default-vpc-igw",
+    "batch-logs",
+    "batch-retries",
+    "logs-get-events",
+)
 
 LOCK = threading.RLock()
 TRANSITIONAL = ("CREATING", "UPDATING", "DELETING")
@@ -66,6 +97,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="REGEX",
         help="strict mode: Batch jobs whose job or job-definition name matches stay "
         "RUNNABLE (no capacity) until cancelled or the queue's jobStateTimeLimitActions fires",
+    )
+    parser.add_argument(
+        "--long-running-matching",
+        metavar="REGEX",
+        help="strict mode: Batch jobs whose job or job-definition name matches stay RUNNING "
+        "for the delay batch-job-long-run, writing a log line each second",
+    )
+    parser.add_argument(
+        "--fail-first-attempt-matching",
+        metavar="REGEX",
+        help="strict mode: the first attempt of Batch jobs whose job or job-definition name "
+        "matches fails (exit code 1); later attempts (retryStrategy) succeed",
     )
 
 
@@ -472,22 +515,201 @@ def pull_failure(job: Any) -> str | None:
     )
 
 
-# -------------------------------------------------------------------- jobs --
-# https://docs.aws.amazon.com/batch/latest/userguide/job_states.html
-
-
 def ms(when: datetime.datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def rfc3339(millis: int) -> str:
+    when = datetime.datetime.fromtimestamp(millis / 1000, datetime.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+# ------------------------------------------------------------ job logs --
+# "By default, AWS Batch enables the awslogs log driver"; awslogs-group: "If this
+# isn't specified, aws/batch/job is used"; awslogs-stream-prefix: "the log stream
+# takes the following format: prefix-name/default/ecs-task-id"; awslogs-create-group:
+# "If this option isn't specified, it defaults to false".
+# https://docs.aws.amazon.com/batch/latest/userguide/using_awslogs.html
+# Without a prefix Batch names the stream <jobDefinitionName>/default/<task id>
+# ("The log group for AWS Batch jobs is /aws/batch/job. Each container attempt
+# receives a log stream name when they reach the RUNNING status."
+# https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptContainerDetail.html).
+DEFAULT_LOG_GROUP = "/aws/batch/job"
+# A missing group with awslogs-create-group false: the task stops before the
+# container runs. How ECS says so: on EC2 the Docker daemon's awslogs driver
+# (reported in Rayraegah/terraform-aws-hasura#25), on Fargate the task's
+# ResourceInitializationError ("failed to validate logger args"); see
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+NO_GROUP = "failed to create Cloudwatch log stream: ResourceNotFoundException: The specified log group does not exist."
+NO_GROUP_EC2 = f"CannotStartContainerError: Error response from daemon: failed to initialize logging driver: {NO_GROUP} status code: 400"
+NO_GROUP_FARGATE = (
+    f"ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
+    f"{NO_GROUP} : exit status 1"
+)
+EMULATOR = "batchnotify-emulator"
+
+
+class LogTarget:
+    """Where an attempt's container writes: a logs backend, group and stream prefix."""
+
+    def __init__(self, backend: Any, job: Any) -> None:
+        from moto.logs.models import logs_backends
+
+        jd = job.job_definition
+        conf = (jd.container_properties or {}).get("logConfiguration") or {}
+        options = conf.get("options") or {}
+        self.awslogs = conf.get("logDriver", "awslogs") == "awslogs"
+        self.group = options.get("awslogs-group") or DEFAULT_LOG_GROUP
+        self.prefix = options.get("awslogs-stream-prefix") or jd.name
+        self.create = str(options.get("awslogs-create-group", "false")).lower() == "true"
+        region = options.get("awslogs-region") or backend.region_name
+        self.logs = logs_backends[backend.account_id][region]
+        self.fargate = "FARGATE" in (jd.platform_capabilities or [])
+        self.stream: str | None = None
+
+    def stream_name(self, task_id: str) -> str:
+        return f"{self.prefix}/default/{task_id}"
+
+    def missing_group(self) -> str | None:
+        """The container's reason when the group cannot be written to, else None
+        (creating the group when Batch or awslogs-create-group would)."""
+        if self.group in self.logs.groups:
+            return None
+        if self.group == DEFAULT_LOG_GROUP or self.create:
+            self.logs.ensure_log_group(self.group)
+            return None
+        return NO_GROUP_FARGATE if self.fargate else NO_GROUP_EC2
+
+    def open(self, stream: str) -> None:
+        self.stream = stream
+        self.logs.ensure_log_group(self.group)
+        self.logs.ensure_log_stream(self.group, stream)
+
+    def write(self, events: list[tuple[int, str]]) -> None:
+        """PutLogEvents as moto stores it (GetLogEvents/FilterLogEvents read it back)."""
+        events = [(t, m) for t, m in events if m]
+        if self.stream is None or not events:
+            return
+        try:
+            self.logs.put_log_events(
+                self.group, self.stream, [{"timestamp": t, "message": m} for t, m in events]
+            )
+        except Exception as err:  # the stream or group was deleted meanwhile
+            log(f"log events for {self.group}/{self.stream}: {err!r}")
+
+
+def command_line(job: Any) -> str:
+    """The container's command as run: SubmitJob's override, else the job
+    definition's, with each `Ref::name` placeholder replaced by the job's
+    parameter (SubmitJob's parameters over the definition's defaults).
+    https://docs.aws.amazon.com/batch/latest/userguide/example-use-parameters.html
+    https://docs.aws.amazon.com/batch/latest/userguide/job_definition_parameters.html#parameters"""
+    jd = job.job_definition
+    command = (job.container_overrides or {}).get("command") or (jd.container_properties or {}).get("command") or []
+    params = {**(jd.parameters or {}), **(job.parameters or {})}
+    words = [str(params.get(w[5:], w)) if isinstance(w, str) and w.startswith("Ref::") else str(w) for w in command]
+    return " ".join(words)
+
+
+# ------------------------------------------------------------- retries --
+# "attempts: The number of times to move a job to the RUNNABLE status. You can
+# specify between 1 and 10 attempts." "evaluateOnExit: Array of up to 5 objects ...
+# If this parameter is specified, then the attempts parameter must also be
+# specified. If none of the listed conditions match, then the job is retried."
+# https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html
+# action "RETRY | EXIT ... The values aren't case sensitive"; onExitCode/onReason/
+# onStatusReason: glob patterns that "can end with an asterisk (*) so that only the
+# start of the string needs to be an exact match".
+# https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html
+# "Jobs that have been cancelled or terminated aren't retried."
+# https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html
+# A retry strategy given to SubmitJob "overrides the retry strategy defined in the
+# job definition". https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html
+SUBMIT = threading.local()
+
+
+def retry_problem(strategy: Any) -> str | None:
+    if strategy is None:
+        return None
+    if not isinstance(strategy, dict):
+        return "retryStrategy must be an object"
+    attempts = strategy.get("attempts")
+    if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10):
+        return f"retryStrategy.attempts must be between 1 and 10, not {attempts!r}"
+    entries = strategy.get("evaluateOnExit")
+    if entries is not None:
+        if attempts is None:
+            return "retryStrategy.attempts must be specified when evaluateOnExit is"
+        if not isinstance(entries, list) or len(entries) > 5:
+            return "retryStrategy.evaluateOnExit can have at most 5 entries"
+        for entry in entries:
+            action = str((entry or {}).get("action", "")).upper()
+            if action not in ("RETRY", "EXIT"):
+                return f"retryStrategy.evaluateOnExit.action must be RETRY or EXIT, not {action!r}"
+    return None
+
+
+def normalized_strategy(strategy: Any) -> dict | None:
+    """As moto stores a job definition's (the action in lower case)."""
+    if not isinstance(strategy, dict):
+        return None
+    out = dict(strategy)
+    if isinstance(out.get("evaluateOnExit"), list):
+        out["evaluateOnExit"] = [
+            dict(e, action=str(e.get("action", "")).lower()) for e in out["evaluateOnExit"] if isinstance(e, dict)
+        ]
+    return out
+
+
+def strategy_of(job: Any) -> dict:
+    submitted = getattr(job, "_sb_retry", None)
+    if submitted is not None:
+        return submitted
+    return job.job_definition.retry_strategy or {}
+
+
+def glob_matches(pattern: Any, value: Any) -> bool:
+    pattern, value = str(pattern), "" if value is None else str(value)
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
+
+
+def on_exit(strategy: dict, exit_code: int | None, reason: str | None, status_reason: str | None) -> str:
+    """'retry' or 'exit': the first evaluateOnExit entry all of whose conditions
+    match decides; none matching retries."""
+    for entry in strategy.get("evaluateOnExit") or []:
+        checks = (("onExitCode", exit_code), ("onReason", reason), ("onStatusReason", status_reason))
+        if all(glob_matches(entry[k], v) for k, v in checks if entry.get(k) is not None):
+            return "exit" if str(entry.get("action", "")).lower() == "exit" else "retry"
+    return "retry"
+
+
+# -------------------------------------------------------------------- jobs --
+# https://docs.aws.amazon.com/batch/latest/userguide/job_states.html
 
 
 class JobRunner:
     def __init__(self, args: Any) -> None:
         self.step = delay(args, "batch-job-step")
         self.time_limit = delay(args, "batch-time-limit")
-        self.fail = re.compile(args.fail_jobs_matching) if getattr(args, "fail_jobs_matching", None) else None
-        hold = getattr(args, "hold_runnable_matching", None)
-        self.hold = re.compile(hold) if hold else None
+        self.long_run = delay(args, "batch-job-long-run")
+        self.fail = self.pattern(args, "fail_jobs_matching")
+        self.hold = self.pattern(args, "hold_runnable_matching")
+        self.long = self.pattern(args, "long_running_matching")
+        self.flaky = self.pattern(args, "fail_first_attempt_matching")
         self.network = rule_enabled(args, "batch-fargate-network")
+        self.logs = rule_enabled(args, "batch-logs")
+        self.retries = rule_enabled(args, "batch-retries")
+
+    @staticmethod
+    def pattern(args: Any, name: str) -> re.Pattern[str] | None:
+        value = getattr(args, name, None)
+        return re.compile(value) if value else None
 
     def matches(self, pattern: re.Pattern[str] | None, job: Any) -> bool:
         return bool(pattern) and bool(pattern.search(job.job_name) or pattern.search(job.job_definition.name))
@@ -495,9 +717,19 @@ class JobRunner:
     def start(self, backend: Any, job: Any, array_parent: bool) -> None:
         job._transitions = []  # moto's ManagedState must not move the status itself
         job._sb_started = False
+        job._sb_open = False  # an attempt is under way (not yet in job.attempts)
+        # Each state change with its time: the attempt's stream gets them.
+        job._sb_changes = [("SUBMITTED", ms(job.job_created_at))]
+        if getattr(SUBMIT, "retry", None) is not None:
+            job._sb_retry = normalized_strategy(SUBMIT.retry)
         backend._jobs[job.job_id] = job
         target = self.run_parent if array_parent else self.run
         threading.Thread(target=target, args=(backend, job), daemon=True, name=f"job-{job.job_id}").start()
+
+    @staticmethod
+    def move(job: Any, status: str) -> None:
+        job.status = status
+        job._sb_changes.append((status, now_ms()))
 
     # A cancel/terminate sets job.stop (moto's Job.terminate) with the reason.
     def wait(self, job: Any, seconds: float) -> bool:
@@ -509,25 +741,37 @@ class JobRunner:
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         return job.stop
 
+    @staticmethod
+    def close_attempt(job: Any, when: datetime.datetime, reason: str | None, exit_code: int | None,
+                      container_reason: str | None) -> None:
+        """The attempt under way ends: AttemptDetail's exitCode, reason, stoppedAt and
+        statusReason, and it joins DescribeJobs' `attempts`.
+        https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptDetail.html"""
+        attempt = job.latest_attempt
+        if attempt is None or not getattr(job, "_sb_open", False):
+            return
+        job._sb_open = False
+        container = attempt["container"]
+        if exit_code is not None:
+            container["exitCode"] = exit_code
+        if container_reason:
+            container["reason"] = container_reason
+        attempt["stoppedAt"] = ms(when)
+        if reason:
+            attempt["statusReason"] = reason
+        if not any(a is attempt for a in job.attempts):
+            job.attempts.append(attempt)
+
     def finish(self, job: Any, success: bool, reason: str | None, exit_code: int | None = None,
                container_reason: str | None = None) -> None:
         with LOCK:
             if job.job_stopped:
                 return
             now = datetime.datetime.now()
+            self.close_attempt(job, now, reason, exit_code, container_reason)
             job.job_stopped_reason = reason
             job.exit_code = exit_code
             job._sb_container_reason = container_reason
-            attempt = job.latest_attempt
-            if attempt is not None:
-                container = attempt["container"]
-                if exit_code is not None:
-                    container["exitCode"] = exit_code
-                if container_reason:
-                    container["reason"] = container_reason
-                attempt["stoppedAt"] = ms(now)
-                if reason:
-                    attempt["statusReason"] = reason
             job.job_stopped = True
             job.job_stopped_at = now
             job.status = "SUCCEEDED" if success else "FAILED"
@@ -535,11 +779,37 @@ class JobRunner:
     def stopped(self, job: Any) -> None:
         self.finish(job, False, job.job_stopped_reason or "Job cancelled")
 
+    def attempt_failed(self, job: Any, number: int, reason: str, exit_code: int | None,
+                       container_reason: str | None) -> bool:
+        """A failed attempt: True when the job goes back to RUNNABLE for another,
+        else the job FAILED."""
+        with LOCK:
+            if job.job_stopped:
+                return False
+            strategy = strategy_of(job) if self.retries else {}
+            try:
+                allowed = int(strategy.get("attempts") or 1)
+            except (TypeError, ValueError):
+                allowed = 1
+            if not job.stop and number < allowed and on_exit(strategy, exit_code, container_reason, reason) == "retry":
+                self.close_attempt(job, datetime.datetime.now(), reason, exit_code, container_reason)
+                # "If a job attempt fails for any reason, and the number of attempts
+                # specified in the retry configuration is greater than the
+                # AWS_BATCH_JOB_ATTEMPT number, then the job is placed back in the
+                # RUNNABLE state again." (job_retries.html)
+                job.job_stopped_reason = None
+                job.log_stream_name = None
+                job._sb_changes = []
+                self.move(job, "RUNNABLE")
+                return True
+        self.finish(job, False, reason, exit_code, container_reason)
+        return False
+
     def run_parent(self, backend: Any, job: Any) -> None:
         try:
             if self.wait(job, self.step):
                 return self.stopped(job)
-            job.status = "PENDING"
+            self.move(job, "PENDING")
             while True:
                 children = job._child_jobs or []
                 if children and all(c.job_stopped for c in children):
@@ -564,7 +834,7 @@ class JobRunner:
         step = self.step
         if self.wait(job, step):
             return self.stopped(job)
-        job.status = "PENDING"
+        self.move(job, "PENDING")
         # dependsOn: the job waits in PENDING; a failed dependency fails it.
         for dep in job.depends_on or []:
             other = backend._jobs.get(dep.get("jobId"))
@@ -575,54 +845,112 @@ class JobRunner:
                 return self.finish(job, False, f"Dependent Job failed: {other.job_id}")
         if self.wait(job, step):
             return self.stopped(job)
-        job.status = "RUNNABLE"
+        self.move(job, "RUNNABLE")
+        number = 1
+        while self.attempt(backend, job, number):
+            number += 1
+
+    def attempt(self, backend: Any, job: Any, number: int) -> bool:
+        """Attempt `number`, from RUNNABLE to its end; True when another follows."""
+        step = self.step
         # "If the state is DISABLED, then the AWS Batch scheduler doesn't attempt to
         # place jobs within the environment."
         # https://docs.aws.amazon.com/batch/latest/APIReference/API_ComputeEnvironmentDetail.html
         while not self.placeable(job):
             if self.wait(job, 0.1):
-                return self.stopped(job)
+                self.stopped(job)
+                return False
         if self.matches(self.hold, job):
             if self.hold_runnable(job):
-                return
+                return False
         if self.wait(job, step):
-            return self.stopped(job)
+            self.stopped(job)
+            return False
         job.job_stopped_reason = None
-        job.status = "STARTING"
+        self.move(job, "STARTING")
         job.log_stream_name = None
+        task_id = uuid.uuid4().hex
+        # "Each container attempt receives a task ARN when they reach the STARTING status."
+        # https://docs.aws.amazon.com/batch/latest/APIReference/API_AttemptContainerDetail.html
         job.latest_attempt = {
             "container": {
                 "containerInstanceArn": "",
                 "taskArn": f"arn:aws:ecs:{backend.region_name}:{backend.account_id}:task/"
                 f"{job.job_queue.environments[0].ecs_name if job.job_queue.environments else 'default'}/"
-                f"{uuid.uuid4().hex}",
+                f"{task_id}",
                 "networkInterfaces": [],
             }
         }
-        job.attempts.append(job.latest_attempt)
+        job._sb_open = True
         why = pull_failure(job) if self.network else None
         # STARTING: CancelJob no longer applies, TerminateJob does.
         job._sb_started = True
         if self.wait(job, step):
-            return self.stopped(job)
+            self.stopped(job)
+            return False
         if why:
             # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html
-            return self.finish(job, False, "Task failed to start", None, why)
+            return self.attempt_failed(job, number, "Task failed to start", None, why)
+        target = LogTarget(backend, job)
+        if self.logs and target.awslogs:
+            why = target.missing_group()
+            if why:
+                return self.attempt_failed(job, number, "Task failed to start", None, why)
         now = datetime.datetime.now()
         job.job_started_at = now
-        job.log_stream_name = f"{job.job_definition.name}/default/{job.latest_attempt['container']['taskArn'].rsplit('/', 1)[-1]}"
-        job.latest_attempt["container"]["logStreamName"] = job.log_stream_name
+        stream = target.stream_name(task_id) if self.logs else f"{job.job_definition.name}/default/{task_id}"
+        if target.awslogs or not self.logs:
+            job.log_stream_name = stream
+            job.latest_attempt["container"]["logStreamName"] = stream
         job.latest_attempt["startedAt"] = ms(now)
+        self.move(job, "RUNNING")
         try:
-            backend.logs_backend.ensure_log_group("/aws/batch/job")
-            backend.logs_backend.ensure_log_stream("/aws/batch/job", job.log_stream_name)
+            if self.logs and target.awslogs:
+                target.open(stream)
+            elif not self.logs:
+                backend.logs_backend.ensure_log_group(DEFAULT_LOG_GROUP)
+                backend.logs_backend.ensure_log_stream(DEFAULT_LOG_GROUP, stream)
         except Exception as err:
             log(f"log stream for {job.job_id}: {err!r}")
-        job.status = "RUNNING"
-        if self.wait(job, step):
-            return self.finish(job, False, job.job_stopped_reason or "Job terminated", 137)
-        failed = self.matches(self.fail, job)
-        self.finish(job, not failed, "Essential container in task exited", 1 if failed else 0)
+        out = target if self.logs and target.awslogs else None
+        head = f"{EMULATOR}: job {job.job_id} attempt {number}"
+        if out is not None:
+            started = job._sb_changes[-1][1]
+            out.write([(t, f"{head} {state} at {rfc3339(t)}") for state, t in job._sb_changes]
+                      + [(started, command_line(job))])
+        stopped = self.run_container(job, out, self.long_run if self.matches(self.long, job) else step,
+                                     self.matches(self.long, job))
+        if stopped:
+            if out is not None:
+                t = now_ms()
+                out.write([(t, f"{head} FAILED exit code 137 at {rfc3339(t)}")])
+            self.finish(job, False, job.job_stopped_reason or "Job terminated", 137)
+            return False
+        failed = self.matches(self.fail, job) or (number == 1 and self.matches(self.flaky, job))
+        code = 1 if failed else 0
+        if out is not None:
+            t = now_ms()
+            end = f"FAILED exit code {code}" if failed else "SUCCEEDED"
+            out.write([(t, f"{head} {end} at {rfc3339(t)}")])
+        if not failed:
+            self.finish(job, True, "Essential container in task exited", 0)
+            return False
+        return self.attempt_failed(job, number, "Essential container in task exited", code, None)
+
+    def run_container(self, job: Any, out: LogTarget | None, seconds: float, chatty: bool) -> bool:
+        """The container runs for `seconds`, a line each second if `chatty`; True
+        when the job was stopped meanwhile."""
+        if not chatty:
+            return self.wait(job, seconds)
+        began = time.monotonic()
+        n = 1
+        while n <= seconds:
+            if self.wait(job, max(0.0, began + n - time.monotonic())):
+                return True
+            if out is not None:
+                out.write([(now_ms(), f"{EMULATOR}: running {n}s")])
+            n += 1
+        return self.wait(job, max(0.0, began + seconds - time.monotonic()))
 
     @staticmethod
     def placeable(job: Any) -> bool:
@@ -717,6 +1045,17 @@ def install_jobs(args: Any) -> None:
                 container["reason"] = reason
             if self.latest_attempt is not None:
                 container["taskArn"] = self.latest_attempt["container"]["taskArn"]
+            # ContainerDetail.logConfiguration: the job definition's.
+            # https://docs.aws.amazon.com/batch/latest/APIReference/API_ContainerDetail.html
+            conf = (self.job_definition.container_properties or {}).get("logConfiguration")
+            if conf and "logConfiguration" not in container:
+                container["logConfiguration"] = conf
+        if full and runner.retries:
+            # JobDetail.retryStrategy: "The retry strategy to use for this job if an
+            # attempt fails." https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html
+            strategy = strategy_of(self)
+            if strategy:
+                out["retryStrategy"] = strategy
         return out
 
     def describe_short(self: Any) -> dict:
@@ -768,6 +1107,258 @@ def install_jobs(args: Any) -> None:
 
     BatchBackend.cancel_job = cancel_job
 
+    if runner.retries:
+        install_retry_strategy()
+
+
+def install_retry_strategy() -> None:
+    """SubmitJob's retryStrategy (moto drops it) reaches the job runner, and both
+    SubmitJob's and RegisterJobDefinition's are refused outside what
+    API_RetryStrategy.html allows (attempts 1-10; evaluateOnExit up to 5 entries,
+    with attempts; action RETRY or EXIT)."""
+    from moto.batch.responses import BatchResponse
+
+    orig_submit = BatchResponse.submitjob
+    orig_register = BatchResponse.registerjobdefinition
+
+    def checked(self: Any) -> Any:
+        strategy = self._get_param("retryStrategy")
+        problem = retry_problem(strategy)
+        if problem:
+            raise client_error(problem)
+        return strategy
+
+    def submitjob(self: Any) -> str:
+        SUBMIT.retry = checked(self)
+        try:
+            return orig_submit(self)
+        finally:
+            SUBMIT.retry = None
+
+    def registerjobdefinition(self: Any) -> str:
+        checked(self)
+        return orig_register(self)
+
+    BatchResponse.submitjob = submitjob
+    BatchResponse.registerjobdefinition = registerjobdefinition
+
+
+# ------------------------------------------------------------------- logs --
+# GetLogEvents: "Each page returned can contain up to 1 MB of log events or up to
+# 10,000 log events"; limit 1-10000 ("If you don't specify a limit, the default is
+# as many log events as can fit in a response size of 1 MB (up to 10,000 log
+# events)"); startFromHead: "If the value is false, the latest log events are
+# returned first. The default value is false."; endTime: "Events with a timestamp
+# equal to or later than this time are not included."; nextForwardToken /
+# nextBackwardToken: "If you have reached the end of the stream, it returns the
+# same token you passed in"; "The returned tokens are never null."
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html
+# An event's size, as PutLogEvents counts it: "the sum of all event messages in
+# UTF-8, plus 26 bytes for each log event".
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html
+# moto 5.2.5 pages by `limit` only (10,000 events whatever their size), includes
+# events at endTime, names the log group when the stream is missing, and resolves
+# logGroupIdentifier to the last group it has whatever the identifier says.
+PAGE_BYTES = 1_048_576
+EVENT_OVERHEAD = 26
+MAX_EVENTS = 10_000
+KEY_SCALE = 10**12  # an event's position: (timestamp, moto's event id)
+MUTUALLY_EXCLUSIVE = "LogGroup name and LogGroup ARN are mutually exclusive parameters."
+NO_STREAM = "The specified log stream does not exist."
+NO_GROUP_MESSAGE = "The specified log group does not exist."
+BAD_TOKEN = "The specified nextToken is invalid."
+
+
+def event_key(event: Any) -> int:
+    return int(event.timestamp) * KEY_SCALE + int(event.event_id) + 1
+
+
+def event_bytes(message: str) -> int:
+    return len(message.encode("utf-8")) + EVENT_OVERHEAD
+
+
+def encode_token(direction: str, position: int) -> str:
+    # AWS's tokens look like f/<56 digits>/s; ours carry a position in the stream.
+    return f"{direction}/{position + 1:056d}/s"
+
+
+def decode_token(token: str) -> tuple[str, int] | None:
+    match = re.fullmatch(r"([fb])/(\d{1,56})/s", token or "")
+    if not match:
+        return None
+    return match.group(1), int(match.group(2)) - 1
+
+
+def find_group(backend: Any, name: str | None, identifier: str | None) -> Any:
+    """A log group by name, or by identifier (its name or ARN, with or without
+    the trailing :*): "Specify either the name or ARN of the log group"
+    (API_GetLogEvents.html, logGroupIdentifier)."""
+    from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
+
+    if name and identifier:
+        raise InvalidParameterException(MUTUALLY_EXCLUSIVE)
+    if not name and not identifier:
+        raise InvalidParameterException("Should provide either logGroupName or logGroupIdentifier")
+    if identifier:
+        match = re.fullmatch(r"arn:aws[\w-]*:logs:[^:]*:\d{12}:log-group:(.+?)(?::\*)?", identifier)
+        name = match.group(1) if match else identifier
+        group = backend.groups.get(name)
+        if group is not None and match and group.arn.split(":log-group:")[0] != identifier.split(":log-group:")[0]:
+            group = None  # another account's or region's ARN
+    else:
+        group = backend.groups.get(name)
+    if group is None:
+        raise ResourceNotFoundException(NO_GROUP_MESSAGE)
+    return group
+
+
+def get_log_events(backend: Any, params: dict) -> dict:
+    from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
+
+    group = find_group(backend, params.get("logGroupName"), params.get("logGroupIdentifier"))
+    stream = group.streams.get(params.get("logStreamName"))
+    if stream is None:
+        raise ResourceNotFoundException(NO_STREAM)
+    limit = params.get("limit")
+    if limit is not None:
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_EVENTS:
+            bound = "greater than or equal to 1" if isinstance(limit, int) and limit < 1 else "less than or equal to 10000"
+            raise InvalidParameterException(
+                constraint=f"Member must have value {bound}", parameter="limit", value=limit
+            )
+    most = limit or MAX_EVENTS
+    start, end = params.get("startTime"), params.get("endTime")
+    events = sorted(
+        (e for e in list(stream.events)
+         if (start is None or e.timestamp >= start) and (end is None or e.timestamp < end)),
+        key=event_key,
+    )
+    token = params.get("nextToken")
+    if token:
+        decoded = decode_token(str(token))
+        if decoded is None:
+            raise InvalidParameterException(BAD_TOKEN)
+        direction, position = decoded
+    else:
+        direction, position = ("f", -1) if params.get("startFromHead") else ("b", None)
+
+    def fits(chosen: list, event: Any, size: int) -> bool:
+        return len(chosen) < most and (not chosen or size + event_bytes(event.message) <= PAGE_BYTES)
+
+    page: list = []
+    size = 0
+    if direction == "f":
+        for event in (e for e in events if event_key(e) > position):
+            if not fits(page, event, size):
+                break
+            page.append(event)
+            size += event_bytes(event.message)
+    else:
+        for event in reversed([e for e in events if position is None or event_key(e) < position]):
+            if not fits(page, event, size):
+                break
+            page.append(event)
+            size += event_bytes(event.message)
+        page.reverse()
+    if page:
+        forward = encode_token("f", event_key(page[-1]))
+        backward = encode_token("b", event_key(page[0]))
+    elif direction == "f":
+        forward = encode_token("f", position)  # the end: the same token
+        backward = encode_token("b", position + 1)
+    elif position is None:  # no token, nothing in the range
+        forward, backward = encode_token("f", -1), encode_token("b", 0)
+    else:
+        forward = encode_token("f", position - 1)
+        backward = encode_token("b", position)  # the start: the same token
+    return {
+        "events": [e.to_response_dict() for e in page],
+        "nextForwardToken": forward,
+        "nextBackwardToken": backward,
+    }
+
+
+def install_logs() -> None:
+    """logs-get-events: GetLogEvents, and what FilterLogEvents and
+    DescribeLogStreams get wrong about the log group they read."""
+    from moto.logs.exceptions import InvalidParameterException
+    from moto.logs.models import LogGroup, LogsBackend
+    from moto.logs.responses import LogsResponse
+
+    def get(self: Any) -> str:
+        params = {
+            k: self._get_param(k)
+            for k in ("logGroupName", "logGroupIdentifier", "logStreamName", "startTime", "endTime",
+                      "nextToken", "limit", "startFromHead")
+        }
+        return json.dumps(get_log_events(self.logs_backend, params))
+
+    LogsResponse.get_log_events = get
+
+    def _find_log_group(self: Any, log_group_id: str | None = None, log_group_name: str | None = None) -> Any:
+        return find_group(self, log_group_name, log_group_id)
+
+    LogsBackend._find_log_group = _find_log_group
+
+    orig_describe_streams = LogsResponse.describe_log_streams
+
+    def describe_log_streams(self: Any) -> str:
+        if self._get_param("logGroupName") and self._get_param("logGroupIdentifier"):
+            raise InvalidParameterException(MUTUALLY_EXCLUSIVE)
+        return orig_describe_streams(self)
+
+    LogsResponse.describe_log_streams = describe_log_streams
+
+    # FilterLogEvents: "You can specify the log group to search by using either
+    # logGroupIdentifier or logGroupName"; logStreamNamePrefix "Filters the results to
+    # include only events from log streams that have names starting with this
+    # prefix. If you specify a value for both logStreamNamePrefix and
+    # logStreamNames, the action returns an InvalidParameterException error."; pages
+    # of "up to 1 MB of log events or up to 10,000 log events".
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
+    # moto reads neither logGroupIdentifier nor logStreamNamePrefix (it searched
+    # every stream of the group) and pages by count only.
+    def filter_log_events(self: Any) -> str:
+        group = find_group(self.logs_backend, self._get_param("logGroupName"),
+                           self._get_param("logGroupIdentifier"))
+        names = self._get_param("logStreamNames") or []
+        prefix = self._get_param("logStreamNamePrefix")
+        if names and prefix:
+            raise InvalidParameterException(
+                "You cannot specify both logStreamNames and logStreamNamePrefix"
+            )
+        if prefix:
+            names = [n for n in group.streams if n.startswith(prefix)]
+            if not names:
+                return json.dumps({"events": [], "searchedLogStreams": []})
+        events, next_token, searched = self.logs_backend.filter_log_events(
+            group.name, names, self._get_param("startTime"), self._get_param("endTime"),
+            self._get_param("limit"), self._get_param("nextToken"), self._get_param("filterPattern"),
+            self._get_param("interleaved", False),
+        )
+        out = {"events": events, "searchedLogStreams": searched}
+        if next_token:
+            out["nextToken"] = next_token
+        return json.dumps(out)
+
+    LogsResponse.filter_log_events = filter_log_events
+
+    orig_group_filter = LogGroup.filter_log_events
+
+    def group_filter_log_events(self: Any, log_group_name: str, *a: Any, **kw: Any) -> Any:
+        events, next_token, searched = orig_group_filter(self, log_group_name, *a, **kw)
+        size = 0
+        for i, event in enumerate(events):
+            size += event_bytes(event["message"])
+            if size > PAGE_BYTES and i > 0:
+                last = events[i - 1]
+                events = events[:i]
+                next_token = f"{log_group_name}@{last['logStreamName']}@{last['eventId']}"
+                break
+        return events, next_token, searched
+
+    LogGroup.filter_log_events = group_filter_log_events
+
 
 # ----------------------------------------------------------------- install --
 
@@ -780,3 +1371,5 @@ def install(args: Any) -> None:
         install_lifecycle(args)
     if rule_enabled(args, "batch-jobs"):
         install_jobs(args)
+    if rule_enabled(args, "logs-get-events"):
+        install_logs()

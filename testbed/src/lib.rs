@@ -29,6 +29,13 @@ pub const FAIL_MARKER: &str = "must-fail";
 /// Batch jobs whose job name or job-definition name contains this stay
 /// RUNNABLE (no capacity) until cancelled or a queue's time limit acts.
 pub const HOLD_MARKER: &str = "held-runnable";
+/// Batch jobs whose job name or job-definition name contains this stay
+/// RUNNING for a while (6 s with the fast delays), writing a log line each
+/// second, so that a client can follow their log stream while it grows.
+pub const LONG_MARKER: &str = "runs-long";
+/// Batch jobs whose job name or job-definition name contains this fail their
+/// first attempt (exit code 1); a later attempt (retryStrategy) succeeds.
+pub const FLAKY_MARKER: &str = "fails-once";
 /// Extra flags for the emulator's launcher, split on whitespace (for example
 /// `--lenient` for stock moto's kindness, or `--delays realistic`). The
 /// launcher is strict by default: AWS's IAM, quotas, paging, lifecycles.
@@ -497,6 +504,10 @@ current-context: testbed
             .arg(FAIL_MARKER)
             .arg("--hold-runnable-matching")
             .arg(HOLD_MARKER)
+            .arg("--long-running-matching")
+            .arg(LONG_MARKER)
+            .arg("--fail-first-attempt-matching")
+            .arg(FLAKY_MARKER)
             // Assumed-role sessions last 30 s at most: a test sees a role that
             // can no longer be assumed within a minute (the SDK renews 10 s
             // before expiry), not an hour.
