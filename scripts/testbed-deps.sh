@@ -3,13 +3,13 @@
 # by version: the control plane (kube-apiserver, etcd, kubectl built from
 # controlplane/), the emulator's virtualenv (emulator/requirements.txt),
 # the checkers the tests consult (tools/: kstatus, Flux, Prometheus rules,
-# hadolint) and the Amazon States Language validator (npm asl-validator,
+# hadolint, krew) and the Amazon States Language validator (npm asl-validator,
 # pinned with its whole tree by tools/asl-validator/package-lock.json).
 #
 # Where each lands ($cache is $BATCHNOTIFY_CACHE, default ~/.cache/batchnotify):
 #   $cache/controlplane-<k8s version>/      etcd, kube-apiserver, kubectl
 #   $cache/moto-<moto version>/bin/python   the emulator's Python
-#   $cache/checks/                          bn-checks, hadolint
+#   $cache/checks/                          bn-checks, hadolint, krew, validate-krew-manifest
 #   $cache/asl-validator-<version>/node_modules/.bin/asl-validator
 #       run as `asl-validator --json-path FILE` (exit 0: a valid definition);
 #       BATCHNOTIFY_ASL_VALIDATOR overrides the folder.
@@ -49,7 +49,7 @@ if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
 fi
 
 tools_dir=${BATCHNOTIFY_TOOLS:-$cache/checks}
-tools_stamp=$(stamp_of tools/go.mod tools/go.sum tools/*.go tools/build.sh tools/requirements.txt)
+tools_stamp=$(stamp_of tools/go.mod tools/go.sum tools/*.go tools/build.sh tools/requirements.txt tools/krew/go.mod tools/krew/go.sum)
 if [ "$(cat "$tools_dir/.stamp" 2>/dev/null)" != "$tools_stamp" ]; then
   command -v go >/dev/null || { echo "go is needed to build tools/" >&2; exit 1; }
   echo "== building the checkers into $tools_dir (cold: about a minute)" >&2

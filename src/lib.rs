@@ -13,4 +13,5 @@ pub mod desired;
 pub mod metrics;
 pub mod operator;
 pub mod plan;
+pub mod plugin;
 pub mod telemetry;

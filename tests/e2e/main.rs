@@ -12,6 +12,7 @@ mod deploy;
 mod events;
 mod gitops;
 mod operator;
+mod plugin;
 mod reconcile;
 mod runs;
 mod strict;
