@@ -152,7 +152,7 @@ impl Reason {
         self.class() == Class::Stalled
     }
 
-    /// A routine wait: a Normal Event, logged at info.
+    /// A routine wait: no Event (the Reconciling condition says it), logged at info.
     pub fn routine(self) -> bool {
         self.class() == Class::Waiting
     }

@@ -310,10 +310,21 @@ impl Context {
             .trusted(&ObjectRef::from_obj(obj), &self.converged(obj))
     }
 
-    /// A full pass of `obj` stopped on a problem after completing `done`.
-    fn pass_stopped(&self, obj: &BatchNotification, done: Vec<progress::Step>) {
+    /// A full pass of `obj` stopped on a problem after completing `done`,
+    /// leaving `created` to be announced by the pass that ends the wait.
+    fn pass_stopped(
+        &self,
+        obj: &BatchNotification,
+        done: Vec<progress::Step>,
+        created: Vec<String>,
+    ) {
         self.progress
-            .stopped(ObjectRef::from_obj(obj), self.converged(obj), done);
+            .stopped(ObjectRef::from_obj(obj), self.converged(obj), done, created);
+    }
+
+    /// What earlier passes of `obj` created and left to announce.
+    fn unannounced(&self, obj: &BatchNotification) -> Vec<String> {
+        self.progress.unannounced(&ObjectRef::from_obj(obj))
     }
 
     /// Exponential backoff with jitter from `base` up to 5 minutes, per object.

@@ -117,6 +117,9 @@ impl<'a> Round<'a> {
         ctx.metrics
             .stage("converge", started.elapsed().as_secs_f64());
         let problem = converged.as_ref().err();
+        if full && problem.is_none_or(|p| !p.reason.routine()) {
+            self.report.created_earlier(ctx.unannounced(obj));
+        }
         if full && problem.is_none() {
             ctx.full_pass_done(obj, pass);
         }
@@ -192,9 +195,11 @@ impl<'a> Round<'a> {
             ctx.publish(obj, reason, &action, note).await;
         }
         if let Some(p) = problem {
-            // One Event per new problem, not one per retry: a Warning, or a
-            // Normal one for a routine wait (IAM propagating, Batch settling).
-            if !throttled_recheck && status::problem_is_new(old, p) {
+            // One Warning per new problem, not one per retry. A routine wait
+            // (IAM propagating, Batch settling) is no Event: the Reconciling
+            // condition and the log say it, and a clean creation stays one
+            // Event.
+            if !throttled_recheck && !p.reason.routine() && status::problem_is_new(old, p) {
                 ctx.publish(obj, p.reason, "Reconcile", p.message.clone())
                     .await;
             }
@@ -262,7 +267,15 @@ impl<'a> Round<'a> {
             role_created: false,
         };
         if let Err(problem) = pass.all().await {
-            ctx.pass_stopped(obj, pass.done);
+            let done = pass.done;
+            // A routine wait (IAM propagating, Batch settling) is not the
+            // end of the creation: what this pass created is announced by
+            // the pass that ends it, in one Event.
+            let created = match problem.reason.routine() {
+                true => self.report.take_created(),
+                false => Vec::new(),
+            };
+            ctx.pass_stopped(obj, done, created);
             return Err(problem);
         }
         tracing::debug!(name = %obj.name_any(), "infrastructure converged");

@@ -50,6 +50,17 @@ impl Report {
         self.deleted.push(what.into());
     }
 
+    /// What this pass created, taken out of the report (announced later).
+    pub fn take_created(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.created)
+    }
+
+    /// What earlier passes created, announced with this one's: first.
+    pub fn created_earlier(&mut self, mut earlier: Vec<String>) {
+        earlier.append(&mut self.created);
+        self.created = earlier;
+    }
+
     pub fn adopted(&mut self, what: impl Into<String>) {
         self.adopted.push(what.into());
     }
