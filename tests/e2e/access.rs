@@ -562,6 +562,7 @@ async fn a_team_in_another_account_runs_the_sample_there() {
         })
         .await;
     assert!(delivered.contains("succeeded"), "{delivered}");
+    plugin_reads_account_b(&ctx, &team, &role_arn).await;
 
     // The team's admin withdraws the operator's trust (another external ID):
     // once the session expires, deletion keeps the finalizer and says why.
@@ -639,6 +640,53 @@ async fn a_team_in_another_account_runs_the_sample_there() {
     );
     assert!(!op.logs().contains("panicked"));
     delete_grant(&ctx, &grant_name).await;
+}
+
+/// `kubectl batchnotify logs` of the run in B by a person in A: the grant's
+/// role (which trusts only the operator) refuses them, clearly; a read role
+/// B's admin made for them, named with --role-arn, works.
+async fn plugin_reads_account_b(ctx: &Ctx, team: &Root, grant_role: &str) {
+    let p = &ctx.prefix;
+    let reader = format!("{p}-reader");
+    let mut policy = shipped("deploy/iam/plugin-policy.json", &[]);
+    if let Some(all) = policy["Statement"].as_array_mut() {
+        all.push(json!({"Effect": "Allow", "Action": ["sts:AssumeRole"],
+            "Resource": format!("arn:aws:iam::{TEAM_ACCOUNT}:role/*")}));
+    }
+    let plugin = crate::plugin::Plugin::new(ctx, &policy);
+    let person = format!("arn:aws:iam::123456789012:user/{}", plugin.user.user);
+    let refused = plugin.run(&["logs", "team"]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(grant_role) && refused.stderr.contains("cannot assume"),
+        "{}",
+        refused.stderr
+    );
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": person}, "Action": "sts:AssumeRole"
+    }]});
+    let reader_arn = team
+        .iam
+        .create_role()
+        .role_name(&reader)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create the reader role")
+        .role()
+        .map(|r| r.arn().to_string())
+        .unwrap_or_default();
+    team.iam
+        .put_role_policy()
+        .role_name(&reader)
+        .policy_name("plugin")
+        .policy_document(shipped("deploy/iam/plugin-policy.json", &[]).to_string())
+        .send()
+        .await
+        .expect("the reader's permissions");
+    let read = plugin.run(&["logs", "team", "--role-arn", &reader_arn]);
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    assert!(read.stdout.contains("echo hello"), "{}", read.stdout);
 }
 
 /// Waits until every session of `role` the emulator granted has expired (the

@@ -28,19 +28,19 @@ fn plugin_policy() -> Value {
 
 /// The plugin as a user of this test's namespace: the bed's kubeconfig and
 /// an IAM user of its own (the read-only plugin policy unless told).
-struct Plugin {
+pub(crate) struct Plugin {
     ns: String,
-    user: Principal,
+    pub(crate) user: Principal,
 }
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Plugin {
-    fn new(ctx: &Ctx, policy: &Value) -> Plugin {
+    pub(crate) fn new(ctx: &Ctx, policy: &Value) -> Plugin {
         Plugin {
             ns: ctx.ns.clone(),
             user: Principal::create(&format!("pl-{}-{}", ctx.prefix, rand_suffix()), policy),
@@ -59,7 +59,7 @@ impl Plugin {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Ran {
+    pub(crate) fn run(&self, args: &[&str]) -> Ran {
         let Output {
             status,
             stdout,
