@@ -12,11 +12,10 @@ MOTO_VENV = $(BATCHNOTIFY_CACHE)/moto-$(shell sed -n 's/^moto\[server\]==//p' em
 
 ## test: everything CI runs — formatting, clippy, the emulator launcher's tests,
 ## unit and integration tests against the real control plane and emulator.
+## The suites run side by side, each on its own test bed (scripts/run-tests.sh).
 test: testbed-deps lint previous-release
 	mkdir -p $(CARGO_TARGET_DIR)
-	$(MOTO_VENV)/bin/python -m pytest -q -p no:cacheprovider emulator deploy/argocd deploy/iam 2>&1 | tee $(CARGO_TARGET_DIR)/pytest-output.txt
-	cargo test --workspace --all-targets 2>&1 | tee $(CARGO_TARGET_DIR)/test-output.txt
-	scripts/test-summary.sh $(CARGO_TARGET_DIR)/pytest-output.txt $(CARGO_TARGET_DIR)/test-output.txt
+	MOTO_VENV=$(MOTO_VENV) scripts/run-tests.sh
 
 lint:
 	cargo fmt --all -- --check
