@@ -59,10 +59,16 @@ reliability: testbed-deps
 ## budget alike (an account after a quota increase). BENCH_NS=10,100 picks the sizes (see
 ## benches/scale.rs for the other knobs). The emulator answers up to BENCH_PAGE_SIZE
 ## (100, AWS's usual page) items a page, where `make test` answers 2 to exercise paging.
+## At N=1,000 and 10,000 (BENCH_BASELINE_NS) it also measures the previous release
+## (tests/upgrade/previous-release, built optimised once into the cache) in the same
+## sitting and fails on a regression of more than 10 %; BENCH_BASELINE= skips that,
+## BENCH_BASELINE=path measures another binary.
 ## Prints a table; writes $(CARGO_TARGET_DIR)/bench/scale.{json,svg} and docs/bench/scale.svg.
 BENCH_PAGE_SIZE ?= 100
 .PHONY: bench
 bench: testbed-deps
+	if [ -z "$${BENCH_BASELINE+set}" ]; then scripts/previous-release.sh --release; fi
+	BENCH_BASELINE="$${BENCH_BASELINE-$$(scripts/previous-release.sh --release --print)}" \
 	BATCHNOTIFY_EMULATOR_ARGS="$${BATCHNOTIFY_EMULATOR_ARGS:-} --page-size $(BENCH_PAGE_SIZE) $(if $(BENCH_QUOTA_SCALE),--quota-scale $(BENCH_QUOTA_SCALE))" cargo bench --bench scale
 
 ## crd: regenerate crds/ from the Rust types (and the copies deploy/ ships):

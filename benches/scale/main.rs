@@ -38,7 +38,14 @@
 //! (the longest steady-state window, 180), `BENCH_QUOTA_SCALE` (through
 //! `make bench`: the emulator's quotas and the operators' budget, ×F),
 //! `BENCH_OPERATOR` (the operator binary; default the one cargo built for
-//! this profile: release under `cargo bench`, debug under `cargo test`).
+//! this profile: release under `cargo bench`, debug under `cargo test`),
+//! `BENCH_BASELINE` (another operator binary measured in the same sitting:
+//! `make bench` gives the previous release, built optimised; empty for
+//! none) at the sizes of `BENCH_BASELINE_NS` (1000,10000) that `BENCH_NS`
+//! has. Each such size is measured first with the baseline, then with this
+//! build (so any cost of the emulator holding more is this build's); a
+//! regression of more than 10 % in one of the compared figures, beyond the
+//! resolution of its measurement, fails the bench.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -80,6 +87,9 @@ struct Settings {
     resync: Option<u64>,
     timeout: Option<u64>,
     operator: PathBuf,
+    /// The operator measured beside `operator`, at `baseline_sizes`.
+    baseline: Option<PathBuf>,
+    baseline_sizes: Vec<usize>,
     /// The emulator's quotas (and the operator's budget) as a multiple of
     /// AWS's published defaults: an account after a quota increase.
     quota_scale: f64,
@@ -138,6 +148,8 @@ impl Settings {
                 resync: Some(3),
                 timeout: Some(120),
                 operator,
+                baseline: None,
+                baseline_sizes: Vec::new(),
                 quota_scale: 1.0,
                 runs_max: 5,
                 steady_max: 30,
@@ -154,6 +166,10 @@ impl Settings {
             resync: env_num("BENCH_RESYNC_SECS"),
             timeout: env_num("BENCH_TIMEOUT_SECS"),
             operator,
+            baseline: std::env::var_os("BENCH_BASELINE")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            baseline_sizes: env_list("BENCH_BASELINE_NS", "1000,10000"),
             quota_scale: emulator_quota_scale(),
             runs_max: env_num("BENCH_RUNS").unwrap_or(1000),
             steady_max: env_num("BENCH_STEADY_SECS").unwrap_or(180),
@@ -725,10 +741,11 @@ impl Bench {
     }
 
     /// The full round at one N: create, runs, restart, steady state.
-    async fn scale_round(&mut self, n: usize) -> Option<RoundFigures> {
+    /// One size with `operator`; `tag` marks a baseline's round apart.
+    async fn scale_round(&mut self, n: usize, operator: &Path, tag: &str) -> Option<RoundFigures> {
         let c = self.settings.concurrency;
-        let label = format!("n{n}-c{c}");
-        let what = format!("N={n}");
+        let label = format!("n{n}-c{c}{tag}");
+        let what = format!("N={n}{tag}");
         let round = self.round(&label, n).await;
         let selector = format!("{ROUND_LABEL}={label}");
         let mut flags = self.settings.operator_flags();
@@ -738,7 +755,7 @@ impl Bench {
             "--label-selector".into(),
             selector.clone(),
         ]);
-        let a = Operator::start(&self.settings.operator, &format!("bench-{label}-a"), &flags);
+        let a = Operator::start(operator, &format!("bench-{label}-a"), &flags);
         a.ready().await;
         let (create, all_ready, latency) = self
             .create_phase(&format!("{what} create"), &a, &round)
@@ -814,7 +831,7 @@ impl Bench {
             format!("{resync}s"),
             "--events".into(),
         ]);
-        let b = Operator::start(&self.settings.operator, &key_b, &flags);
+        let b = Operator::start(operator, &key_b, &flags);
         b.ready().await;
         let limit = self.settings.timeout(n);
         let passed = support::eventually("the restarted operator's first pass", limit, || async {
@@ -997,13 +1014,36 @@ async fn main() -> std::process::ExitCode {
         k => bench.singles(k).await,
     };
     let mut rounds = Vec::new();
+    let mut comparisons = Vec::new();
+    let operator = bench.settings.operator.clone();
     for n in bench.settings.sizes.clone() {
+        let baseline = bench
+            .settings
+            .baseline
+            .clone()
+            .filter(|_| bench.settings.baseline_sizes.contains(&n));
+        let previous = match &baseline {
+            Some(path) => {
+                eprintln!(
+                    "N={n} (baseline {}): {:.0} s in",
+                    path.display(),
+                    started.elapsed().as_secs_f64()
+                );
+                bench.scale_round(n, path, "-baseline").await
+            }
+            None => None,
+        };
         eprintln!("N={n}: {:.0} s in", started.elapsed().as_secs_f64());
         support::http(
             "DELETE",
             &format!("{}/_batchnotify/throttles", support::bed().aws_endpoint),
         );
-        let round = bench.scale_round(n).await;
+        let round = bench.scale_round(n, &operator, "").await;
+        if let (Some(path), Some(previous), Some(this)) = (&baseline, &previous, &round) {
+            let comparison = report::Comparison::of(path, previous, this);
+            bench.failures.extend(comparison.regressions());
+            comparisons.push(comparison);
+        }
         // What the strict emulator's quota buckets refused (each retried by
         // the SDK; none may surface as a condition).
         let throttles = support::emulator_throttles();
@@ -1018,7 +1058,7 @@ async fn main() -> std::process::ExitCode {
         );
         // The table so far, written as each round ends: a long run stopped
         // later keeps the rounds it finished.
-        let so_far = Results::new(
+        let mut so_far = Results::new(
             bench.settings.tiny,
             &bench.settings.operator,
             started.elapsed().as_secs_f64(),
@@ -1027,6 +1067,7 @@ async fn main() -> std::process::ExitCode {
             Vec::new(),
             bench.failures.clone(),
         );
+        so_far.comparisons = comparisons.clone();
         let table = report::table(&so_far);
         eprintln!("N={n}: the table so far:\n{table}");
         report::write(&so_far, &table);
@@ -1044,7 +1085,7 @@ async fn main() -> std::process::ExitCode {
             bench.observer.gaps()
         ));
     }
-    let results = Results::new(
+    let mut results = Results::new(
         bench.settings.tiny,
         &bench.settings.operator,
         started.elapsed().as_secs_f64(),
@@ -1053,6 +1094,7 @@ async fn main() -> std::process::ExitCode {
         tune,
         bench.failures.clone(),
     );
+    results.comparisons = comparisons;
     let table = report::table(&results);
     println!("{table}");
     report::write(&results, &table);

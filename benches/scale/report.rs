@@ -242,9 +242,127 @@ pub struct Results {
     pub machine: String,
     pub single: Option<Single>,
     pub rounds: Vec<Round>,
+    /// The same sizes measured with a baseline operator in this sitting.
+    pub comparisons: Vec<Comparison>,
     pub growth: Growth,
     pub tune: Vec<Tune>,
     pub failures: Vec<String>,
+}
+
+/// The figures compared between two operators at one size.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Compared {
+    pub aws_calls_per_object: f64,
+    pub api_writes_per_object: f64,
+    pub all_ready_s: f64,
+    pub rss_settled_mib: f64,
+    pub operator_cpu_s: f64,
+    /// Event mode, the runs started at once (0 when that phase did not run).
+    pub end_to_status_p50_ms: f64,
+    pub end_to_status_p99_ms: f64,
+}
+
+impl Compared {
+    fn of(r: &Round) -> Compared {
+        let n = r.n.max(1) as f64;
+        let ends = r.runs_events.as_ref().map(|x| x.end_to_status);
+        Compared {
+            aws_calls_per_object: r.create.aws_calls() as f64 / n,
+            api_writes_per_object: r.create.writes.operator() as f64 / n,
+            all_ready_s: r.all_ready_s,
+            rss_settled_mib: r.rss_settled_mib,
+            operator_cpu_s: r.create.cpu.operator,
+            end_to_status_p50_ms: ends.map_or(0.0, |l| l.p50_ms),
+            end_to_status_p99_ms: ends.map_or(0.0, |l| l.p99_ms),
+        }
+    }
+
+    /// Each figure with its name and the smallest difference that is more
+    /// than the measurement's own resolution (a count rounded per object,
+    /// the watch's and `ps`'s granularity, a timer's slack).
+    fn rows(&self) -> [(&'static str, f64, f64); 7] {
+        [
+            ("AWS calls/object (create)", self.aws_calls_per_object, 0.05),
+            (
+                "API writes/object (create)",
+                self.api_writes_per_object,
+                0.05,
+            ),
+            ("all Ready s", self.all_ready_s, 2.0),
+            ("settled RSS MiB", self.rss_settled_mib, 2.0),
+            ("operator CPU s (create)", self.operator_cpu_s, 1.0),
+            (
+                "end→status p50 ms (events)",
+                self.end_to_status_p50_ms,
+                500.0,
+            ),
+            (
+                "end→status p99 ms (events)",
+                self.end_to_status_p99_ms,
+                1000.0,
+            ),
+        ]
+    }
+}
+
+/// More than this much worse is a regression.
+pub const REGRESSION: f64 = 0.10;
+
+/// One size measured with the baseline and with this build, in one sitting.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub n: usize,
+    pub baseline: PathBuf,
+    pub previous: Compared,
+    pub this: Compared,
+}
+
+impl Comparison {
+    pub fn of(baseline: &Path, previous: &Round, this: &Round) -> Comparison {
+        Comparison {
+            n: this.n,
+            baseline: baseline.to_path_buf(),
+            previous: Compared::of(previous),
+            this: Compared::of(this),
+        }
+    }
+
+    /// (name, previous, this, regressed) for each figure: every figure is
+    /// better lower.
+    fn rows(&self) -> Vec<(&'static str, f64, f64, bool)> {
+        self.previous
+            .rows()
+            .iter()
+            .zip(self.this.rows())
+            .map(|(&(name, before, slack), (_, now, _))| {
+                let regressed = now > before * (1.0 + REGRESSION) && now - before > slack;
+                (name, before, now, regressed)
+            })
+            .collect()
+    }
+
+    /// A failure line per regressed figure.
+    pub fn regressions(&self) -> Vec<String> {
+        self.rows()
+            .into_iter()
+            .filter(|r| r.3)
+            .map(|(name, before, now, _)| {
+                format!(
+                    "N={}: {name} regressed more than {:.0} % against {}: {before:.2} → {now:.2}",
+                    self.n,
+                    REGRESSION * 100.0,
+                    self.baseline.display()
+                )
+            })
+            .collect()
+    }
+}
+
+fn change(before: f64, now: f64) -> String {
+    if before == 0.0 {
+        return if now == 0.0 { "=".into() } else { "new".into() };
+    }
+    format!("{:+.1} %", (now - before) / before * 100.0)
 }
 
 impl Results {
@@ -273,6 +391,7 @@ impl Results {
             machine: format!("{cores} cores"),
             single,
             rounds,
+            comparisons: Vec::new(),
             growth,
             tune,
             failures,
@@ -641,6 +760,37 @@ pub fn table(r: &Results) -> String {
             line("API writes per object", &g.api_writes_per_object)
         );
         let _ = writeln!(t, "{}", line("settled RSS MiB", &g.rss_settled_mib));
+    }
+
+    for c in &r.comparisons {
+        let _ = writeln!(
+            t,
+            "\n-- same sitting, N={}: {} (baseline, measured first) against this build",
+            c.n,
+            c.baseline.display()
+        );
+        let _ = writeln!(
+            t,
+            "{:<28} {:>12} {:>12} {:>9}",
+            "figure", "baseline", "this build", "change"
+        );
+        for (name, before, now, regressed) in c.rows() {
+            let _ = writeln!(
+                t,
+                "{:<28} {:>12.2} {:>12.2} {:>9}{}",
+                name,
+                before,
+                now,
+                change(before, now),
+                if regressed { "  REGRESSION" } else { "" }
+            );
+        }
+        let _ = writeln!(
+            t,
+            "a regression: more than {:.0} % worse and more than the figure's resolution \
+             (0.05 per object, 2 s, 2 MiB, 1 CPU s, 500 / 1,000 ms)",
+            REGRESSION * 100.0
+        );
     }
 
     if !r.tune.is_empty() {
