@@ -40,13 +40,6 @@ struct WaitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DeferredLabels {
-    /// `foreground` (creation, changes and runs filled their half of the
-    /// reconciles) or `slots` (as many resync passes as may run were running).
-    cause: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconcileLabels {
     result: &'static str,
 }
@@ -107,7 +100,6 @@ pub struct Metrics {
     aws_budget_waits: Family<WaitLabels, Counter>,
     aws_budget_wait_seconds: Family<WaitLabels, Counter<f64, AtomicU64>>,
     resync_period: Gauge<f64, AtomicU64>,
-    resyncs_deferred: Family<DeferredLabels, Counter>,
     drift_detection_period: Histogram,
     events_received: Family<EventLabels, Counter>,
 }
@@ -222,12 +214,6 @@ impl Metrics {
             "The resync period in force: --resync, stretched when the budget cannot re-observe every object that often",
             resync_period.clone(),
         );
-        let resyncs_deferred = Family::<DeferredLabels, Counter>::default();
-        registry.register(
-            "resyncs_deferred",
-            "Resync passes that fell due but took a later slot, by cause",
-            resyncs_deferred.clone(),
-        );
         let drift_detection_period = Histogram::new(exponential_buckets(15.0, 2.0, 12));
         registry.register(
             "drift_detection_period_seconds",
@@ -246,7 +232,6 @@ impl Metrics {
             aws_budget_waits,
             aws_budget_wait_seconds,
             resync_period,
-            resyncs_deferred,
             drift_detection_period,
             events_received,
             aws_requests,
@@ -402,12 +387,6 @@ impl Metrics {
 
     pub fn resync_period(&self, seconds: f64) {
         self.resync_period.set(seconds);
-    }
-
-    pub fn resync_deferred(&self, cause: &'static str) {
-        self.resyncs_deferred
-            .get_or_create(&DeferredLabels { cause })
-            .inc();
     }
 
     /// An object's resources were observed again `seconds` after the last time.

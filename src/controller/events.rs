@@ -262,8 +262,7 @@ impl Events {
     /// Reads the queue until it is gone or the task is stopped. Read
     /// messages are deleted ten to a DeleteMessageBatch, or once the oldest
     /// has waited [`DELETE_AFTER`] or the queue is idle: when ends arrive one
-    /// at a time, a run does not cost a delete of its own. Deletes run beside
-    /// the loop, never between two receives. A message not yet
+    /// at a time, a run does not cost a delete of its own. A message not yet
     /// deleted when the operator stops comes back after the visibility
     /// timeout, and taking an end twice changes nothing.
     async fn consume(self: Arc<Self>, queues: Queues, url: String, region: String) {
@@ -285,19 +284,10 @@ impl Events {
                     } else {
                         read.len() - read.len() % DELETE_BATCH
                     };
-                    if count > 0 {
-                        // Off the loop: the next receive does not wait for
-                        // the delete, so a wave of ends is read at the speed
-                        // of ReceiveMessage alone.
-                        let taken: Vec<String> = read.drain(..count).collect();
-                        let (queues, url) = (queues.clone(), url.clone());
-                        tokio::spawn(async move {
-                            for batch in taken.chunks(DELETE_BATCH) {
-                                if let Err(e) = queues.delete_batch(&url, batch).await {
-                                    tracing::warn!(error = %e, "could not delete read events");
-                                }
-                            }
-                        });
+                    for batch in read.drain(..count).collect::<Vec<_>>().chunks(DELETE_BATCH) {
+                        if let Err(e) = queues.delete_batch(&url, batch).await {
+                            tracing::warn!(error = %e, "could not delete read events");
+                        }
                     }
                     if read.is_empty() {
                         oldest = None;

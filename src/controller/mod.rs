@@ -111,9 +111,9 @@ pub struct Context {
     schedule: resync::Schedule,
     /// Objects in the watch cache (the resync period is shared among them).
     objects: AtomicUsize,
-    /// The reconciles in flight: resync passes take at most half of them,
-    /// and wait while the foreground fills the other half.
-    load: resync::Load,
+    /// Resync passes at once: at most half the reconciles, so creation and
+    /// runs always find a free one.
+    resync_slots: tokio::sync::Semaphore,
     /// Everything remembered per object: its resync entry, where its last
     /// failed pass stopped, its latest failure, its executions' poll times.
     memory: Arc<memory::Memory>,
@@ -157,7 +157,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             schedule: resync::Schedule::new(config.resync, memory.clone()),
             objects: AtomicUsize::new(0),
-            load: resync::Load::new(config.concurrency),
+            resync_slots: tokio::sync::Semaphore::new(usize::from(config.concurrency / 2).max(1)),
             client,
             aws,
             account: tokio::sync::OnceCell::new(),
@@ -457,7 +457,6 @@ async fn reconcile(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
         .ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
     let span = tracing::info_span!("reconcile", namespace = %ns, name = %obj.name_any(), generation = obj.metadata.generation);
     async move {
-        let _in_flight = ctx.load.reconciling();
         let started = Instant::now();
         let api: Api<BatchNotification> = Api::namespaced(ctx.client.clone(), &ns);
         let deleting = obj.metadata.deletion_timestamp.is_some();

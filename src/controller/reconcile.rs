@@ -88,13 +88,11 @@ impl<'a> Round<'a> {
         let started = Instant::now();
         let mut pass = ctx.pass_for(obj);
         // A resync pass waits its turn among at most half the reconciles, at
-        // background priority, and yields while creation and runs fill the
-        // other half: they always find room, and the reads wait for a calm.
+        // background priority: creation and runs always find room.
         let resync_permit = match pass {
-            Observe::Resync => match ctx.load.resync() {
+            Observe::Resync => match ctx.resync_slots.try_acquire() {
                 Ok(permit) => Some(permit),
-                Err(deferred) => {
-                    ctx.metrics.resync_deferred(deferred.as_str());
+                Err(_) => {
                     ctx.postpone_resync(obj);
                     pass = Observe::Trust;
                     None

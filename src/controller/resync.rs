@@ -9,14 +9,7 @@
 //! re-observe every object that often ([`crate::aws::budget::Budget::resync_floor`]).
 //! The period in force is a metric and is logged when it changes; each
 //! achieved interval between two observations of one object is a histogram.
-//!
-//! A resync pass also yields to the foreground ([`Load`]): while creation,
-//! changes and runs fill their half of the reconciles (10,000 objects
-//! applied at once, 1,000 runs ending together), a due resync is deferred to
-//! a later slot instead of spending reads, and the emulator's or AWS's
-//! time, on objects observed a moment ago.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -252,77 +245,6 @@ impl Schedule {
     }
 }
 
-/// The reconciles in flight, to decide whether a due resync pass may run
-/// now: at most half the reconciles are resync passes (creation and runs
-/// always find a free one), and none starts while the others, the
-/// foreground, fill their half.
-#[derive(Debug)]
-pub struct Load {
-    /// Half the controller's concurrency (at least one).
-    share: usize,
-    reconciles: AtomicUsize,
-    resyncs: tokio::sync::Semaphore,
-}
-
-/// One reconcile, counted while it runs.
-#[derive(Debug)]
-pub struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Why a due resync pass does not run now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deferred {
-    /// Creation, changes or runs fill their half of the reconciles.
-    Foreground,
-    /// As many resync passes as may run at once are running.
-    Slots,
-}
-
-impl Deferred {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Deferred::Foreground => "foreground",
-            Deferred::Slots => "slots",
-        }
-    }
-}
-
-impl Load {
-    pub fn new(concurrency: u16) -> Load {
-        let share = usize::from(concurrency / 2).max(1);
-        Load {
-            share,
-            reconciles: AtomicUsize::new(0),
-            resyncs: tokio::sync::Semaphore::new(share),
-        }
-    }
-
-    /// Counts a reconcile until the guard drops.
-    pub fn reconciling(&self) -> InFlight<'_> {
-        self.reconciles.fetch_add(1, Ordering::Relaxed);
-        InFlight(&self.reconciles)
-    }
-
-    /// A resync pass for the calling reconcile (itself counted by
-    /// [`Load::reconciling`]), held until the permit drops.
-    pub fn resync(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Deferred> {
-        let resyncs = self.share - self.resyncs.available_permits();
-        let foreground = self
-            .reconciles
-            .load(Ordering::Relaxed)
-            .saturating_sub(resyncs + 1);
-        if foreground >= self.share {
-            return Err(Deferred::Foreground);
-        }
-        self.resyncs.try_acquire().map_err(|_| Deferred::Slots)
-    }
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -338,34 +260,6 @@ pub(super) mod tests {
             adopt: false,
             access: String::new(),
         }
-    }
-
-    #[test]
-    fn a_resync_yields_to_a_busy_foreground_and_to_other_resyncs() {
-        let load = Load::new(4);
-        let this = load.reconciling();
-        // One other reconcile in flight: the foreground has room.
-        let other = load.reconciling();
-        let first = load.resync();
-        assert!(first.is_ok());
-        drop(first);
-        // Two others fill the foreground's half: deferred.
-        let another = load.reconciling();
-        assert_eq!(load.resync().err(), Some(Deferred::Foreground));
-        drop((other, another));
-        // Two resync passes run (each counted as a reconcile): a third
-        // waits for a slot, though the foreground is idle.
-        let mine = load.resync();
-        let b = load.reconciling();
-        let theirs = load.resync();
-        assert!(mine.is_ok() && theirs.is_ok());
-        let c = load.reconciling();
-        assert_eq!(load.resync().err(), Some(Deferred::Slots));
-        // Those two end (their reconciles with them): room again.
-        drop((mine, theirs, b, c));
-        assert!(load.resync().is_ok());
-        drop(this);
-        assert_eq!(load.reconciles.load(Ordering::Relaxed), 0);
     }
 
     #[test]
