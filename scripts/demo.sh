@@ -124,8 +124,15 @@ good "up in $(elapsed "$t0") s: $(sed -n 's/^# ready: \(.*\) ; Ctrl-C.*/\1/p' "$
 step "Installing the CRD and starting the operator"
 show 30 kubectl apply --server-side -f crds/batchnotify.dev_batchnotifications.yaml ||
   fail "apply the CRD"
-show 30 kubectl wait --for=condition=Established --timeout=25s \
-  crd/batchnotifications.batchnotify.dev || fail "the CRD was not established"
+# Polled, not `kubectl wait --for=condition=Established`: that fails at once
+# on a CRD whose status has no conditions yet, moments after the apply.
+established() {
+  kubectl get crd/batchnotifications.batchnotify.dev \
+    -o 'jsonpath={.status.conditions[?(@.type=="Established")].status}' 2>/dev/null
+}
+for _ in $(seq 1 125); do [ "$(established)" = True ] && break; sleep 0.2; done
+[ "$(established)" = True ] || fail "the CRD was not established"
+say "crd/batchnotifications.batchnotify.dev established"
 show 15 kubectl create namespace "$ns" || fail "create namespace $ns"
 say "the operator runs as its own IAM user, whose only policy is deploy/iam/operator-policy.json"
 say "(the emulator enforces it, as AWS would: every action the operator needs is in that file)"

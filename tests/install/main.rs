@@ -171,19 +171,7 @@ async fn chart_installs_its_crd_upgrades_it_and_uninstall_keeps_it() {
             .map(String::as_str),
         Some(RELEASE)
     );
-    ok(
-        "CRD established",
-        with(
-            bed.kubectl(),
-            &[
-                "wait",
-                "--for=condition=Established",
-                "--timeout=30s",
-                &format!("crd/{CRD}"),
-            ],
-        ),
-        "",
-    );
+    support::wait_established(bed, &format!("crd/{CRD}"));
     let manifest = objects(&ok(
         "helm get manifest",
         helm(&["get", "manifest", RELEASE, "--namespace", NAMESPACE]),

@@ -351,17 +351,36 @@ fn install_crd(bed: &TestBed) {
             "apply CRD {file}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        wait_established(bed, name);
+    }
+}
+
+/// Polls the CRD until its Established condition is True (30 s at most).
+/// Not `kubectl wait --for=condition=Established`: on a CRD whose status has
+/// no conditions yet (moments after the apply) it fails at once with
+/// ".status.conditions accessor error: <nil> is of the type <nil>" instead of
+/// waiting (https://github.com/pingcap/tidb-operator/pull/1511 met the same).
+pub fn wait_established(bed: &TestBed, name: &str) {
+    let jsonpath = r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
         let out = bed
             .kubectl()
-            .args(["wait", "--for=condition=Established", "--timeout=30s", name])
+            .args(["get", name, "-o", jsonpath])
             .output()
-            .expect("run kubectl wait");
-        assert!(
-            out.status.success(),
-            "CRD {name} established: {}",
+            .expect("run kubectl get");
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "True" {
+            return;
+        }
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    panic!("CRD {name} not Established within 30 s: {last}");
 }
 
 /// A plain HTTP/1.0 GET or DELETE on loopback (the emulator's own endpoints,

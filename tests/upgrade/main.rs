@@ -49,16 +49,7 @@ fn apply_crd(file: &str, crd: &str) {
         "apply {file}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = bed
-        .kubectl()
-        .args(["wait", "--for=condition=Established", "--timeout=30s", crd])
-        .output()
-        .expect("run kubectl wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::wait_established(bed, crd);
 }
 
 /// `kubectl apply` of `obj` as a user types it: its exit status and output.
