@@ -226,6 +226,47 @@ def test_jobs_pass_every_state_with_the_fields_aws_fills(endpoint):
     assert job["statusReason"] == "Essential container in task exited"
 
 
+def gate(endpoint: str, open_: bool | None = None) -> dict:
+    import urllib.request
+
+    url = f"{endpoint}/_batchnotify/gate"
+    if open_ is None:
+        request = urllib.request.Request(url)
+    else:
+        request = urllib.request.Request(f"{url}?open={str(open_).lower()}", method="POST", data=b"")
+    with urllib.request.urlopen(request) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.skipif(bool(MODE), reason="the gate is strict mode's job runner's")
+def test_the_gate_holds_running_jobs_and_lets_them_end_together(endpoint):
+    batch = client("batch", endpoint)
+    s = suffix()
+    queue = queue_on(batch, f"gate-{s}", unmanaged_ce(batch, f"gate-{s}"))
+    report = ec2_job_definition(batch, f"report-{s}")
+    assert gate(endpoint) == {"open": True, "held": 0}
+    try:
+        assert gate(endpoint, False)["open"] is False
+        jobs = [batch.submit_job(jobName=f"g{i}", jobQueue=queue, jobDefinition=report)["jobId"]
+                for i in range(3)]
+        cancelled = batch.submit_job(jobName="g-stop", jobQueue=queue, jobDefinition=report)["jobId"]
+        wait_for(lambda: gate(endpoint)["held"], lambda held: held == 4, timeout=20)
+        time.sleep(3 * STEP)
+        described = batch.describe_jobs(jobs=[*jobs, cancelled])["jobs"]
+        assert {j["status"] for j in described} == {"RUNNING"}, described
+        batch.terminate_job(jobId=cancelled, reason="stopped while held")
+        wait_for(lambda: gate(endpoint)["held"], lambda held: held == 3, timeout=10)
+    finally:
+        gate(endpoint, True)
+    runs = follow(batch, [*jobs, cancelled])
+    ends = [runs[j][1]["stoppedAt"] for j in jobs]
+    assert {runs[j][1]["status"] for j in jobs} == {"SUCCEEDED"}
+    assert max(ends) - min(ends) < 1500, ends  # within the same second or so
+    assert runs[cancelled][1]["status"] == "FAILED"
+    assert runs[cancelled][1]["statusReason"] == "stopped while held"
+    assert gate(endpoint) == {"open": True, "held": 0}
+
+
 def test_held_jobs_stay_runnable_until_cancelled_or_the_time_limit_action(endpoint):
     batch = client("batch", endpoint)
     s = suffix()
