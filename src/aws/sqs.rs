@@ -6,6 +6,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 
 use super::budget::RegionBudget;
 use super::error::{Result, call, call_gone, found};
+use crate::desired::events::RECEIVE_MAX;
 
 const S: &str = "sqs";
 
@@ -130,7 +131,7 @@ impl Queues {
         }))
     }
 
-    /// Up to 10 messages, waiting up to `wait_seconds` for the first (long polling).
+    /// Up to [`RECEIVE_MAX`] messages, waiting up to `wait_seconds` for the first (long polling).
     pub async fn receive(&self, url: &str, wait_seconds: i32) -> Result<Vec<Message>> {
         let out = call(
             &self.budget,
@@ -139,7 +140,7 @@ impl Queues {
             self.client
                 .receive_message()
                 .queue_url(url)
-                .max_number_of_messages(10)
+                .max_number_of_messages(RECEIVE_MAX as i32)
                 .wait_time_seconds(wait_seconds)
                 .send(),
         )

@@ -20,7 +20,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::channel::mpsc;
+use futures::stream::FuturesUnordered;
 use kube::runtime::reflector::ObjectRef;
 
 use super::error::Problem;
@@ -49,6 +51,24 @@ const DELETE_AFTER: Duration = Duration::from_secs(10);
 const POLLED_MAX: usize = 64;
 /// A route that could not be made is tried again after this long.
 const ROUTE_RETRY: Duration = Duration::from_secs(60);
+/// The most ReceiveMessage calls in flight on one queue while a wave of
+/// ends is read (one while the queue is quiet).
+const RECEIVERS_MAX: usize = 8;
+/// The most DeleteMessageBatch tasks at once on one queue.
+const DELETES_IN_FLIGHT: usize = 4;
+
+/// How many receives to send after one came back, `in_flight` others still
+/// out: a full one is answered by two (up to [`RECEIVERS_MAX`]), so the
+/// receivers double while the queue holds a wave; any other by none while
+/// others are out, and by one when it was the last (the long poll that
+/// waits while the queue is quiet).
+fn receivers_after(in_flight: usize, full: bool) -> usize {
+    if full {
+        RECEIVERS_MAX.saturating_sub(in_flight).min(2)
+    } else {
+        usize::from(in_flight == 0)
+    }
+}
 
 #[derive(Default)]
 struct RouteState {
@@ -259,21 +279,43 @@ impl Events {
         }
     }
 
-    /// Reads the queue until it is gone or the task is stopped. Read
-    /// messages are deleted ten to a DeleteMessageBatch, or once the oldest
-    /// has waited [`DELETE_AFTER`] or the queue is idle: when ends arrive one
-    /// at a time, a run does not cost a delete of its own. A message not yet
+    /// Reads the queue until it is gone or the task is stopped.
+    ///
+    /// One long poll waits while the queue is quiet; while receives come
+    /// back full (ten messages), more are sent beside it, up to
+    /// [`RECEIVERS_MAX`], as the SQS guide advises for throughput
+    /// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-throughput-horizontal-scaling-and-batching.html),
+    /// and they fall back to one as soon as a receive is not full: a wave
+    /// of 1,000 ends is read in about 16 round trips' time (the receivers
+    /// grow by one a round trip, to 8), not 100. Read messages are deleted ten to a DeleteMessageBatch beside
+    /// the receives (never between two), or once the oldest has waited
+    /// [`DELETE_AFTER`] or a receive came back empty: when ends arrive one at
+    /// a time, a run does not cost a delete of its own. A message not yet
     /// deleted when the operator stops comes back after the visibility
     /// timeout, and taking an end twice changes nothing.
     async fn consume(self: Arc<Self>, queues: Queues, url: String, region: String) {
+        type Receive = futures::future::BoxFuture<'static, Result<Vec<Message>, AwsError>>;
+        let receive = |after: Duration| -> Receive {
+            let (queues, url) = (queues.clone(), url.clone());
+            Box::pin(async move {
+                if !after.is_zero() {
+                    tokio::time::sleep(after).await;
+                }
+                queues.receive(&url, events::WAIT_SECONDS).await
+            })
+        };
+        let deletes = Arc::new(tokio::sync::Semaphore::new(DELETES_IN_FLIGHT));
+        let mut receives: FuturesUnordered<Receive> = FuturesUnordered::new();
+        receives.push(receive(Duration::ZERO));
         let mut failures: u32 = 0;
         let mut read: Vec<String> = Vec::new();
         let mut oldest: Option<Instant> = None;
-        loop {
-            match queues.receive(&url, events::WAIT_SECONDS).await {
+        while let Some(received) = receives.next().await {
+            match received {
                 Ok(messages) => {
                     failures = 0;
                     let idle = messages.is_empty();
+                    let full = messages.len() >= events::RECEIVE_MAX;
                     read.extend(self.take(&messages));
                     if !read.is_empty() {
                         oldest.get_or_insert_with(Instant::now);
@@ -284,13 +326,15 @@ impl Events {
                     } else {
                         read.len() - read.len() % DELETE_BATCH
                     };
-                    for batch in read.drain(..count).collect::<Vec<_>>().chunks(DELETE_BATCH) {
-                        if let Err(e) = queues.delete_batch(&url, batch).await {
-                            tracing::warn!(error = %e, "could not delete read events");
-                        }
+                    if count > 0 {
+                        let taken: Vec<String> = read.drain(..count).collect();
+                        self.delete_beside(&queues, &url, taken, &deletes);
                     }
                     if read.is_empty() {
                         oldest = None;
+                    }
+                    for _ in 0..receivers_after(receives.len(), full) {
+                        receives.push(receive(Duration::ZERO));
                     }
                 }
                 Err(e) if e.is(ErrorKind::NotFound) => {
@@ -306,10 +350,34 @@ impl Events {
                     failures = failures.saturating_add(1);
                     let wait = Duration::from_secs(5u64.saturating_mul(1 << failures.min(4)));
                     tracing::warn!(error = %e, retry_in = ?wait, "could not read execution events");
-                    tokio::time::sleep(wait).await;
+                    if receives.is_empty() {
+                        receives.push(receive(wait));
+                    }
                 }
             }
         }
+    }
+
+    /// Deletes `handles` ten to a call in a task of its own (at most
+    /// [`DELETES_IN_FLIGHT`] at once), so the receives never wait for them.
+    fn delete_beside(
+        &self,
+        queues: &Queues,
+        url: &str,
+        handles: Vec<String>,
+        slots: &Arc<tokio::sync::Semaphore>,
+    ) {
+        let (queues, url, slots) = (queues.clone(), url.to_string(), slots.clone());
+        tokio::spawn(async move {
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return;
+            };
+            for batch in handles.chunks(DELETE_BATCH) {
+                if let Err(e) = queues.delete_batch(&url, batch).await {
+                    tracing::warn!(error = %e, "could not delete read events");
+                }
+            }
+        });
     }
 
     /// Keeps the ends among `messages` and wakes their objects; answers the
@@ -331,6 +399,7 @@ impl Events {
 
     fn finished_event(&self, f: Finished) {
         let owner = lock(&self.machines).get(&f.state_machine_arn).cloned();
+        tracing::debug!(execution = %f.execution_arn, status = %f.status, owner = ?owner.as_ref().map(|o| o.name.as_str()), "execution end read");
         self.metrics
             .execution_event(if owner.is_some() { "used" } else { "unknown" });
         {
@@ -462,6 +531,26 @@ mod tests {
             body: body.to_string(),
             receipt_handle: format!("handle-{execution}-{status}"),
         }
+    }
+
+    #[test]
+    fn receivers_double_while_receives_come_back_full_and_fall_back_to_one() {
+        // Quiet queue: the one long poll is replaced when it returns.
+        assert_eq!(receivers_after(0, false), 1);
+        // A wave: each full receive brings two, up to the most.
+        let mut in_flight = 0;
+        let mut sizes = Vec::new();
+        for _ in 0..6 {
+            in_flight += receivers_after(in_flight, true);
+            sizes.push(in_flight);
+            in_flight -= 1; // the next one comes back (full)
+        }
+        assert_eq!(sizes, [2, 3, 4, 5, 6, 7]);
+        assert_eq!(receivers_after(RECEIVERS_MAX - 1, true), 1);
+        // The wave drained: a short receive brings none while others are
+        // out, so they end one by one down to the last, which is replaced.
+        assert_eq!(receivers_after(3, false), 0);
+        assert_eq!(receivers_after(0, false), 1);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub const SSE: &str = "SqsManagedSseEnabled";
 
 /// Long polling's longest wait (SQS: 0 to 20 seconds).
 pub const WAIT_SECONDS: i32 = 20;
+/// The most messages one ReceiveMessage answers (SQS: 1 to 10).
+pub const RECEIVE_MAX: usize = 10;
 /// How long a received message stays invisible before SQS hands it out again.
 pub const VISIBILITY_SECONDS: u32 = 60;
 /// How long an undelivered event waits for the operator: 4 days (SQS's default;
