@@ -40,6 +40,16 @@ struct WaitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeferredLabels {
+    /// `runs` (the object's own run work went first: a new trigger, an end
+    /// its event brought), `budget` (creation, changes or runs were waiting
+    /// for the budget), `slots` (as many resync passes as may run at once
+    /// were running) or `throttled` (AWS throttled the pass: it takes a later
+    /// slot instead of being repeated at the next retry).
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconcileLabels {
     result: &'static str,
 }
@@ -100,6 +110,7 @@ pub struct Metrics {
     aws_budget_waits: Family<WaitLabels, Counter>,
     aws_budget_wait_seconds: Family<WaitLabels, Counter<f64, AtomicU64>>,
     resync_period: Gauge<f64, AtomicU64>,
+    resyncs_deferred: Family<DeferredLabels, Counter>,
     drift_detection_period: Histogram,
     events_received: Family<EventLabels, Counter>,
 }
@@ -214,6 +225,12 @@ impl Metrics {
             "The resync period in force: --resync, stretched when the budget cannot re-observe every object that often",
             resync_period.clone(),
         );
+        let resyncs_deferred = Family::<DeferredLabels, Counter>::default();
+        registry.register(
+            "resyncs_deferred",
+            "Resync passes that fell due but took a later slot, by cause",
+            resyncs_deferred.clone(),
+        );
         let drift_detection_period = Histogram::new(exponential_buckets(15.0, 2.0, 12));
         registry.register(
             "drift_detection_period_seconds",
@@ -232,6 +249,7 @@ impl Metrics {
             aws_budget_waits,
             aws_budget_wait_seconds,
             resync_period,
+            resyncs_deferred,
             drift_detection_period,
             events_received,
             aws_requests,
@@ -387,6 +405,12 @@ impl Metrics {
 
     pub fn resync_period(&self, seconds: f64) {
         self.resync_period.set(seconds);
+    }
+
+    pub fn resync_deferred(&self, cause: &'static str) {
+        self.resyncs_deferred
+            .get_or_create(&DeferredLabels { cause })
+            .inc();
     }
 
     /// An object's resources were observed again `seconds` after the last time.

@@ -113,6 +113,18 @@ pub struct Budget {
     settings: Settings,
     metrics: Arc<Metrics>,
     limits: Mutex<HashMap<Key, Arc<Limits>>>,
+    /// Foreground calls waiting for a token now: the operator is throttled
+    /// by its own budget (see [`Budget::pressed`]).
+    foreground_waiting: AtomicU64,
+}
+
+/// One foreground call counted as waiting until it drops.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -131,7 +143,15 @@ impl Budget {
             settings,
             metrics,
             limits: Mutex::new(HashMap::new()),
+            foreground_waiting: AtomicU64::new(0),
         }
+    }
+
+    /// Whether creation, changes or runs are waiting for the budget now: a
+    /// resync pass that falls due then takes a later slot instead of
+    /// spending reads beside them (its calls would only queue behind theirs).
+    pub fn pressed(&self) -> bool {
+        self.foreground_waiting.load(Ordering::Relaxed) > 0
     }
 
     pub fn settings(&self) -> Settings {
@@ -193,10 +213,16 @@ impl Budget {
                 .await;
             limits.background_calls.fetch_add(1, Ordering::Relaxed);
         }
-        limits
-            .all
-            .until_ready_with_jitter(Jitter::up_to(JITTER))
-            .await;
+        if priority == Priority::Background || limits.all.check().is_err() {
+            let _waiting = (priority == Priority::Foreground).then(|| {
+                self.foreground_waiting.fetch_add(1, Ordering::Relaxed);
+                Waiting(&self.foreground_waiting)
+            });
+            limits
+                .all
+                .until_ready_with_jitter(Jitter::up_to(JITTER))
+                .await;
+        }
         let waited = started.elapsed();
         if waited >= Duration::from_millis(1) {
             self.metrics.aws_budget_waited(
@@ -384,6 +410,28 @@ mod tests {
                 .is_err(),
             "the eleventh call went without waiting"
         );
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_pressed_while_a_foreground_call_waits() {
+        let b = Arc::new(budget(0.1, 0.5));
+        for _ in 0..10 {
+            b.acquire("", "eu-central-1", "sfn", "CreateStateMachine")
+                .await;
+        }
+        assert!(!b.pressed(), "calls that found a token never wait");
+        let waiter = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.acquire("", "eu-central-1", "sfn", "CreateStateMachine")
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(b.pressed(), "the eleventh waits for its token");
+        waiter.abort();
+        let _ = waiter.await;
+        assert!(!b.pressed(), "a call given up no longer counts");
     }
 
     #[tokio::test]

@@ -231,6 +231,32 @@ impl Context {
         self.schedule.pass(&key, &now, ready, period, objects)
     }
 
+    /// Whether `obj` has run work that a resync pass must not hold up: a
+    /// trigger whose run is not started, or a followed run whose end its
+    /// event brought. Its due resync then takes a later slot, and the run
+    /// is served now, at foreground priority.
+    fn runs_waiting(&self, obj: &BatchNotification) -> bool {
+        obj.status.as_ref().is_some_and(|status| {
+            crate::desired::runs::runs_waiting(obj.spec.run.as_ref(), status, |arn| {
+                self.events.finished(arn).is_some()
+            })
+        })
+    }
+
+    /// Why `obj`'s due resync pass does not run now, if it does not: its
+    /// own run work goes first (`runs`), or creation, changes and runs wait
+    /// for the budget (`budget`: the reads would queue behind theirs, or
+    /// delay them), unless it has been deferred past twice the period.
+    fn resync_deferred(&self, obj: &BatchNotification) -> Option<&'static str> {
+        if self.runs_waiting(obj) {
+            return Some("runs");
+        }
+        let objects = self.objects.load(Ordering::Relaxed).max(1);
+        let key = ObjectRef::from_obj(obj);
+        (self.aws.budget().pressed() && !self.schedule.overdue(&key, self.resync_period(objects)))
+            .then_some("budget")
+    }
+
     /// `obj`'s resync found no free pass: it takes a later slot.
     fn postpone_resync(&self, obj: &BatchNotification) {
         let objects = self.objects.load(Ordering::Relaxed).max(1);
@@ -473,6 +499,7 @@ async fn reconcile(obj: Arc<BatchNotification>, ctx: Arc<Context>) -> Result<Act
             ctx.metrics.forget_object(&ns, &obj.name_any());
         }
         ctx.metrics.reconcile_took(started.elapsed().as_secs_f64());
+        tracing::debug!(took_ms = started.elapsed().as_millis() as u64, ok = result.is_ok(), action = ?result.as_ref().ok(), "reconciled");
         result
     }
     .instrument(span)

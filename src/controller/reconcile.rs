@@ -88,11 +88,25 @@ impl<'a> Round<'a> {
         let started = Instant::now();
         let mut pass = ctx.pass_for(obj);
         // A resync pass waits its turn among at most half the reconciles, at
-        // background priority: creation and runs always find room.
-        let resync_permit = match pass {
-            Observe::Resync => match ctx.resync_slots.try_acquire() {
+        // background priority: creation and runs always find room. It never
+        // holds up this object's own run work (an end its event brought, a
+        // new trigger), nor reads while the foreground waits for the budget:
+        // it takes a later slot instead.
+        let deferred = match pass {
+            Observe::Resync => ctx.resync_deferred(obj),
+            _ => None,
+        };
+        let resync_permit = match (pass, deferred) {
+            (Observe::Resync, Some(cause)) => {
+                ctx.metrics.resync_deferred(cause);
+                ctx.postpone_resync(obj);
+                pass = Observe::Trust;
+                None
+            }
+            (Observe::Resync, None) => match ctx.resync_slots.try_acquire() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
+                    ctx.metrics.resync_deferred("slots");
                     ctx.postpone_resync(obj);
                     pass = Observe::Trust;
                     None
@@ -117,6 +131,12 @@ impl<'a> Round<'a> {
         ctx.metrics
             .stage("converge", started.elapsed().as_secs_f64());
         let problem = converged.as_ref().err();
+        // A resync AWS throttled is deferred to a later slot, not repeated
+        // at the next backoff: the retry trusts status until then.
+        if pass == Observe::Resync && problem.is_some_and(|p| p.reason == Reason::AwsThrottled) {
+            ctx.metrics.resync_deferred("throttled");
+            ctx.postpone_resync(obj);
+        }
         if full && problem.is_none_or(|p| !p.reason.routine()) {
             self.report.created_earlier(ctx.unannounced(obj));
         }

@@ -210,6 +210,19 @@ impl Schedule {
         slot
     }
 
+    /// Whether `key`'s last full pass is more than twice `period` ago: a
+    /// resync that long deferred runs even while the budget is pressed, so
+    /// drift is still found under a foreground that never rests.
+    pub fn overdue(&self, key: &ObjectRef<BatchNotification>, period: Duration) -> bool {
+        self.memory
+            .read(key, |r| {
+                r.resync
+                    .as_ref()
+                    .is_some_and(|e| e.at.elapsed() > period.saturating_mul(2))
+            })
+            .unwrap_or(false)
+    }
+
     pub fn passes(&self) -> u64 {
         lock(&self.slots).passes
     }
@@ -361,6 +374,16 @@ pub(super) mod tests {
         let a = s.due_in(&key("a")).as_secs_f64().round() as u64;
         let b = s.due_in(&key("b")).as_secs_f64().round() as u64;
         assert_eq!((a, b), (100, 50));
+    }
+
+    #[test]
+    fn a_resync_deferred_past_twice_the_period_is_overdue() {
+        let s = Schedule::new(Duration::ZERO, Arc::default());
+        assert!(!s.overdue(&key("a"), Duration::ZERO), "never seen");
+        s.done(key("a"), converged("x"), Pass::Change);
+        assert!(!s.overdue(&key("a"), Duration::from_secs(60)));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(s.overdue(&key("a"), Duration::from_millis(1)));
     }
 
     #[test]

@@ -94,6 +94,29 @@ pub fn claimed_jobs(status: &BatchNotificationStatus, name: &str) -> Vec<String>
         .collect()
 }
 
+/// The trigger value whose run has not been started yet, if any.
+pub fn new_trigger<'a>(run: Option<&'a Run>, status: &BatchNotificationStatus) -> Option<&'a str> {
+    run?.trigger
+        .as_deref()
+        .filter(|t| status.last_trigger.as_deref() != Some(*t))
+}
+
+/// Whether a reconcile has run work that must not wait behind a resync
+/// pass: a trigger whose run is not started, or a followed run whose end is
+/// already known (`ended`: its event came).
+pub fn runs_waiting(
+    run: Option<&Run>,
+    status: &BatchNotificationStatus,
+    ended: impl Fn(&str) -> bool,
+) -> bool {
+    new_trigger(run, status).is_some()
+        || status
+            .runs
+            .iter()
+            .filter(|r| r.outcome.is_none())
+            .any(|r| ended(&r.execution_arn))
+}
+
 /// Whether a run is going: a record without an end.
 fn running(status: &BatchNotificationStatus) -> bool {
     status.runs.iter().any(|r| !r.is_finished())
@@ -113,9 +136,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, ScheduleError> {
     // A new trigger value always starts its run, also back to an earlier
     // value and while suspended (suspend stops the schedule only, as a
     // CronJob's does).
-    if let Some(trigger) = run.trigger.as_deref()
-        && status.last_trigger.as_deref() != Some(trigger)
-    {
+    if let Some(trigger) = new_trigger(Some(run), status) {
         sequence += 1;
         plan.steps.push(Step::Start(Start {
             name: execution_name_for_trigger(input.uid, sequence, trigger),

@@ -559,3 +559,26 @@ fn a_started_run_is_recorded_newest_first_once_with_what_it_was_for() {
         Some("r1")
     );
 }
+
+#[test]
+fn run_work_that_a_resync_must_not_hold_up() {
+    let run = spec(serde_json::json!({"trigger": "2"}));
+    let none = |_: &str| false;
+    // A trigger not yet started is waiting; one already started is not.
+    let fresh = status(Given {
+        last_trigger: Some("1"),
+        ..Given::default()
+    });
+    assert!(runs_waiting(Some(&run), &fresh, none));
+    let started = status(Given {
+        last_trigger: Some("2"),
+        runs: vec![going("arn:e2"), ended("arn:e1")],
+        ..Given::default()
+    });
+    assert!(!runs_waiting(Some(&run), &started, none));
+    assert!(!runs_waiting(None, &started, none));
+    // A followed run whose end is known is waiting; a finished run's end
+    // changes nothing.
+    assert!(runs_waiting(Some(&run), &started, |arn| arn == "arn:e2"));
+    assert!(!runs_waiting(Some(&run), &started, |arn| arn == "arn:e1"));
+}
