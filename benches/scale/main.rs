@@ -10,8 +10,10 @@
 //! 1. create: time until all Ready, apply→Ready latency, AWS calls per object
 //!    by operation (at the emulator and at the operator's /metrics: they must
 //!    agree), API-server writes per object, RSS and CPU;
-//! 2. runs: `spec.run.trigger` bumped on every object, until every result is
-//!    in status, then on `BENCH_TRICKLE` objects one a second; AWS calls per
+//! 2. runs: `spec.run.trigger` bumped on every object (the emulator's gate
+//!    holding each Batch job RUNNING until all are, then letting them end
+//!    together: 1,000 ends within about a second), until every result is in
+//!    status, then on `BENCH_TRICKLE` objects one a second; AWS calls per
 //!    run and execution end → status, polled and (after the restart) in
 //!    event mode;
 //! 3. restart: the operator stopped and started again (with a short
@@ -37,7 +39,9 @@
 //! (runs then started one a second, 60; 0 to skip), `BENCH_STEADY_SECS`
 //! (the longest steady-state window, 180), `BENCH_QUOTA_SCALE` (through
 //! `make bench`: the emulator's quotas and the operators' budget, ×F),
-//! `BENCH_OPERATOR` (the operator binary; default the one cargo built for
+//! `BENCH_RUST_LOG` (the operators' RUST_LOG, `info` by default; their logs
+//! are in the test bed's log directory), `BENCH_OPERATOR` (the operator
+//! binary; default the one cargo built for
 //! this profile: release under `cargo bench`, debug under `cargo test`),
 //! `BENCH_BASELINE` (another operator binary measured in the same sitting:
 //! `make bench` gives the previous release, built optimised; empty for
@@ -187,6 +191,20 @@ impl Settings {
     }
 }
 
+/// The emulator's gate (`/_batchnotify/gate`, strict mode): closed, RUNNING
+/// Batch jobs wait before they end; opened, they all end at once. `None`
+/// reads it: `{"open", "held"}`.
+fn gate(open: Option<bool>) -> serde_json::Value {
+    let base = format!("{}/_batchnotify/gate", support::bed().aws_endpoint);
+    let (method, url) = match open {
+        Some(o) => ("POST", format!("{base}?open={o}")),
+        None => ("GET", base),
+    };
+    support::try_http(method, &url)
+        .and_then(|body| serde_json::from_str(&body).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
 // ---------------------------------------------------------------- the operator process
 
 /// The emulator counts a request as it arrives, the operator as it sends it
@@ -305,8 +323,12 @@ impl Operator {
         let mut cmd = Command::new(binary);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            // The operator's default level: what a deployment logs.
-            .env("RUST_LOG", "info");
+            // The operator's default level (what a deployment logs), or
+            // BENCH_RUST_LOG's to look into a figure.
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
         for (k, v) in bed.env() {
             cmd.env(k, v);
         }
@@ -668,9 +690,29 @@ impl Bench {
         Some((phase, last.duration_since(s0.at).as_secs_f64(), latency))
     }
 
+    /// Waits until the emulator's gate holds `count` RUNNING jobs; false
+    /// when they were not all there within `limit`.
+    async fn held(&self, count: usize, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if gate(None)
+                .get("held")
+                .and_then(serde_json::Value::as_u64)
+                .is_some_and(|h| h >= count as u64)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    }
+
     /// `trigger` set on the first `count` objects (all at once, or one every
     /// `pace`), until every result is in status: AWS calls per run,
-    /// apply→result, and execution end → status.
+    /// apply→result, and execution end → status. All at once, the
+    /// emulator's gate holds each job RUNNING until all `count` are, then
+    /// lets them end together: a thousand ends within about a second, as a
+    /// nightly batch's do.
     #[allow(clippy::too_many_arguments)]
     async fn runs_phase(
         &mut self,
@@ -689,7 +731,20 @@ impl Bench {
             keys: round.keys[..count].to_vec(),
         };
         let s0 = self.snapshot(&op.key, Some(op), round).await;
+        let together = pace.is_none();
+        if together {
+            gate(Some(false));
+        }
         let patched = self.trigger(&subset, trigger, pace).await;
+        if together {
+            let all_held = self.held(count, self.settings.timeout(count)).await;
+            gate(Some(true));
+            if !all_held {
+                self.failures.push(format!(
+                    "{what}: the emulator's gate did not hold all {count} jobs RUNNING in time"
+                ));
+            }
+        }
         let results = self
             .wait_all(&subset.keys, self.settings.timeout(count), |o, k| {
                 o.result_at(k, trigger)
@@ -703,6 +758,10 @@ impl Bench {
                 let phase = self.phase(&s0, &s1);
                 self.check_phase(what, &phase, agreed);
                 let end = self.observer.end_to_status_ms(&subset.keys, trigger);
+                let slowest = self
+                    .observer
+                    .slowest_end_to_status(&subset.keys, trigger, 5);
+                println!("{what}: slowest end→status: {slowest:?}");
                 Some(Runs {
                     mode,
                     count,

@@ -231,6 +231,27 @@ impl Observer {
             .collect()
     }
 
+    /// The `k` objects whose result took longest from the execution's end
+    /// to status, slowest first (ns/name, ms): where to look in the logs.
+    pub fn slowest_end_to_status(
+        &self,
+        keys: &[(String, String)],
+        trigger: &str,
+        k: usize,
+    ) -> Vec<(String, u64)> {
+        let state = lock(&self.state);
+        let mut all: Vec<(String, u64)> = keys
+            .iter()
+            .filter_map(|key| {
+                let ms = state.objects.get(key)?.end_to_status_ms.get(trigger)?;
+                Some((format!("{}/{}", key.0, key.1), *ms as u64))
+            })
+            .collect();
+        all.sort_by_key(|k| std::cmp::Reverse(k.1));
+        all.truncate(k);
+        all
+    }
+
     pub fn gaps(&self) -> u64 {
         lock(&self.state).gaps
     }
