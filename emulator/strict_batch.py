@@ -50,6 +50,7 @@ import re
 import sys
 import threading
 import time
+import weakref
 import uuid
 from typing import Any
 
@@ -723,6 +724,7 @@ class JobRunner:
         if getattr(SUBMIT, "retry", None) is not None:
             job._sb_retry = normalized_strategy(SUBMIT.retry)
         backend._jobs[job.job_id] = job
+        JOBS[job.job_id] = job
         target = self.run_parent if array_parent else self.run
         threading.Thread(target=target, args=(backend, job), daemon=True, name=f"job-{job.job_id}").start()
 
@@ -730,6 +732,7 @@ class JobRunner:
     def move(job: Any, status: str) -> None:
         job.status = status
         job._sb_changes.append((status, now_ms()))
+        changed_event(job).set()
 
     # A cancel/terminate sets job.stop (moto's Job.terminate) with the reason.
     def wait(self, job: Any, seconds: float) -> bool:
@@ -770,6 +773,7 @@ class JobRunner:
             job.job_stopped = True
             job.job_stopped_at = now
             job.status = "SUCCEEDED" if success else "FAILED"
+            changed_event(job).set()
 
     def stopped(self, job: Any) -> None:
         self.finish(job, False, job.job_stopped_reason or "Job cancelled")
@@ -1007,6 +1011,80 @@ class JobRunner:
 
 
 _STOPPED_LOCK = threading.Lock()
+
+def changed_event(job: Any) -> threading.Event:
+    """The Event set whenever `job`'s status changes (see install_sync_waits)."""
+    event = job.__dict__.get("_sb_changed")
+    if event is None:
+        with _STOPPED_LOCK:
+            event = job.__dict__.setdefault("_sb_changed", threading.Event())
+    return event
+
+
+# Jobs by ID, for the interpreter's `.sync` waits.
+JOBS: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
+# The job the calling interpreter thread's `.sync` resolver last described.
+_SYNC = threading.local()
+# The longest a `.sync` wait sleeps without a status change: a safety net.
+SYNC_FALLBACK_SECONDS = 5.0
+
+
+def install_sync_waits() -> None:
+    """moto's interpreter follows a `batch:submitJob.sync` task by calling
+    DescribeJobs every 0.5 s until the job ends: with 1,000 jobs RUNNING that
+    is 2,000 requests a second the emulator makes to itself, and it saturates
+    (AWS follows the job by its events; the user sees no polling:
+    https://docs.aws.amazon.com/step-functions/latest/dg/connect-batch.html).
+    The resolver still calls DescribeJobs, through the same client, each time
+    it looks; between two looks it now sleeps until the job's status changes
+    (or SYNC_FALLBACK_SECONDS), instead of 0.5 s. The Event is cleared before
+    each DescribeJobs, so a change while it is answered is never missed."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_task,
+        state_task_service_callback as callback,
+    )
+
+    cls = batch_task.StateTaskServiceBatch
+    original = cls._build_sync_resolver
+    if getattr(original, "_batchnotify", False):
+        return
+
+    def build_sync_resolver(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        top = env.stack[-1] if env.stack else None
+        job_id = top.get("JobId") if isinstance(top, dict) else None
+        resolver = original(self, env, *args, **kwargs)
+        if resolver is None or job_id is None:
+            return resolver
+
+        def sync_resolver() -> Any:
+            job = JOBS.get(job_id)
+            if job is not None:
+                changed_event(job).clear()
+            _SYNC.job = job
+            return resolver()
+
+        return sync_resolver
+
+    build_sync_resolver._batchnotify = True
+    cls._build_sync_resolver = build_sync_resolver
+
+    class SyncClock:
+        """`time` as the callback module sees it, but for `sleep`."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            job = getattr(_SYNC, "job", None)
+            _SYNC.job = None
+            if job is None:
+                time.sleep(seconds)
+                return
+            changed_event(job).wait(SYNC_FALLBACK_SECONDS)
+
+    callback.time = SyncClock()
+
 
 # The test bed's gate (see JobRunner.gated): set = open.
 GATE = threading.Event()
@@ -1431,5 +1509,6 @@ def install(args: Any) -> None:
         install_lifecycle(args)
     if rule_enabled(args, "batch-jobs"):
         install_jobs(args)
+        install_sync_waits()
     if rule_enabled(args, "logs-get-events"):
         install_logs()
