@@ -1010,15 +1010,21 @@ class JobRunner:
             time.sleep(0.05)
 
 
-_STOPPED_LOCK = threading.Lock()
+_EVENTS_LOCK = threading.Lock()
+
+
+def _job_event(job: Any, name: str) -> threading.Event:
+    """The job's Event called `name`, made on first use."""
+    event = job.__dict__.get(name)
+    if event is None:
+        with _EVENTS_LOCK:
+            event = job.__dict__.setdefault(name, threading.Event())
+    return event
+
 
 def changed_event(job: Any) -> threading.Event:
     """The Event set whenever `job`'s status changes (see install_sync_waits)."""
-    event = job.__dict__.get("_sb_changed")
-    if event is None:
-        with _STOPPED_LOCK:
-            event = job.__dict__.setdefault("_sb_changed", threading.Event())
-    return event
+    return _job_event(job, "_sb_changed")
 
 
 # Jobs by ID, for the interpreter's `.sync` waits.
@@ -1105,11 +1111,7 @@ def gate(open_: bool | None = None) -> dict:
 
 def stopped_event(job: Any) -> threading.Event:
     """The Event set when `job.stop` is (see install_jobs)."""
-    event = job.__dict__.get("_sb_stopped")
-    if event is None:
-        with _STOPPED_LOCK:
-            event = job.__dict__.setdefault("_sb_stopped", threading.Event())
-    return event
+    return _job_event(job, "_sb_stopped")
 
 
 def install_jobs(args: Any) -> None:

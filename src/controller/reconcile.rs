@@ -92,27 +92,22 @@ impl<'a> Round<'a> {
         // holds up this object's own run work (an end its event brought, a
         // new trigger), nor reads while the foreground waits for the budget:
         // it takes a later slot instead.
-        let deferred = match pass {
-            Observe::Resync => ctx.resync_deferred(obj),
-            _ => None,
-        };
-        let resync_permit = match (pass, deferred) {
-            (Observe::Resync, Some(cause)) => {
-                ctx.metrics.resync_deferred(cause);
-                ctx.postpone_resync(obj);
-                pass = Observe::Trust;
-                None
-            }
-            (Observe::Resync, None) => match ctx.resync_slots.try_acquire() {
+        let resync_permit = if pass == Observe::Resync {
+            let permit = match ctx.resync_deferred(obj) {
+                Some(cause) => Err(cause),
+                None => ctx.resync_slots.try_acquire().map_err(|_| "slots"),
+            };
+            match permit {
                 Ok(permit) => Some(permit),
-                Err(_) => {
-                    ctx.metrics.resync_deferred("slots");
+                Err(cause) => {
+                    ctx.metrics.resync_deferred(cause);
                     ctx.postpone_resync(obj);
                     pass = Observe::Trust;
                     None
                 }
-            },
-            _ => None,
+            }
+        } else {
+            None
         };
         let full = pass != Observe::Trust;
         // A pass retrying a failed one starts where it stopped; a resync
