@@ -262,7 +262,7 @@ def install_sns(args: Any) -> None:
             # CreateTopic is idempotent only when the tags it names are the topic's:
             # AWS's "Invalid parameter: Tags Reason: Topic already exists with different
             # tags" (localstack#2405, quoting AWS).
-            existing = next((t for t in self.topics.values() if t.name == name), None)
+            existing = next((t for t in list(self.topics.values()) if t.name == name), None)
             if existing is not None and any(existing._tags.get(k) != v for k, v in tags.items()):
                 raise SNSInvalidParameter("Invalid parameter: Tags Reason: Topic already exists with different tags")
         return orig_create(self, name, attributes, tags)

@@ -762,6 +762,12 @@ impl Bench {
                     .observer
                     .slowest_end_to_status(&subset.keys, trigger, 5);
                 println!("{what}: slowest end→status: {slowest:?}");
+                let failed = self.observer.failed_runs(&subset.keys, trigger);
+                if failed > 0 {
+                    self.failures.push(format!(
+                        "{what}: {failed} of {count} runs did not succeed (every bench job does)"
+                    ));
+                }
                 Some(Runs {
                     mode,
                     count,

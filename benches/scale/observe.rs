@@ -76,6 +76,9 @@ struct Seen {
     /// For each trigger value: the run's end as AWS recorded it (stopTime)
     /// → when its status write reached the watch, in milliseconds.
     end_to_status_ms: HashMap<String, f64>,
+    /// Trigger values whose run ended other than Succeeded (every bench job
+    /// succeeds: a failure is the emulator's or the operator's).
+    failed: Vec<String>,
 }
 
 #[derive(Default)]
@@ -161,6 +164,11 @@ impl Observer {
                     let delay = jiff::Timestamp::now().duration_since(stop);
                     seen.end_to_status_ms
                         .insert(trigger.clone(), delay.as_secs_f64() * 1000.0);
+                }
+                if !seen.results.contains_key(trigger)
+                    && run.outcome != Some(batchnotify::api::RunOutcome::Succeeded)
+                {
+                    seen.failed.push(trigger.clone());
                 }
                 seen.results.entry(trigger.clone()).or_insert(now);
             }
@@ -250,6 +258,19 @@ impl Observer {
         all.sort_by_key(|k| std::cmp::Reverse(k.1));
         all.truncate(k);
         all
+    }
+
+    /// How many of `keys` ended their `trigger`'s run other than Succeeded.
+    pub fn failed_runs(&self, keys: &[(String, String)], trigger: &str) -> usize {
+        let state = lock(&self.state);
+        keys.iter()
+            .filter(|key| {
+                state
+                    .objects
+                    .get(*key)
+                    .is_some_and(|s| s.failed.iter().any(|t| t == trigger))
+            })
+            .count()
     }
 
     pub fn gaps(&self) -> u64 {

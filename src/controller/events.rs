@@ -70,6 +70,24 @@ fn receivers_after(in_flight: usize, full: bool) -> usize {
     }
 }
 
+/// How long the receive that follows a short one (some messages, fewer
+/// than a batch) waits before it is sent: ends trickling in then arrive ten
+/// to a call rather than one or two (as Lambda's batching window does for
+/// its SQS consumers), for at most this much more delay. A full receive is
+/// followed at once (a wave is being read), an empty one too (the long
+/// poll itself waited).
+const BATCH_WINDOW: Duration = Duration::from_millis(500);
+
+/// The wait before the receive that follows one that brought `received`
+/// messages.
+fn receive_after(received: usize) -> Duration {
+    if received == 0 || received >= events::RECEIVE_MAX {
+        Duration::ZERO
+    } else {
+        BATCH_WINDOW
+    }
+}
+
 #[derive(Default)]
 struct RouteState {
     checked: Option<Instant>,
@@ -334,7 +352,7 @@ impl Events {
                         oldest = None;
                     }
                     for _ in 0..receivers_after(receives.len(), full) {
-                        receives.push(receive(Duration::ZERO));
+                        receives.push(receive(receive_after(messages.len())));
                     }
                 }
                 Err(e) if e.is(ErrorKind::NotFound) => {
@@ -551,6 +569,14 @@ mod tests {
         // out, so they end one by one down to the last, which is replaced.
         assert_eq!(receivers_after(3, false), 0);
         assert_eq!(receivers_after(0, false), 1);
+    }
+
+    #[test]
+    fn a_short_receive_is_followed_after_the_batching_window() {
+        assert_eq!(receive_after(0), Duration::ZERO);
+        assert_eq!(receive_after(1), BATCH_WINDOW);
+        assert_eq!(receive_after(events::RECEIVE_MAX - 1), BATCH_WINDOW);
+        assert_eq!(receive_after(events::RECEIVE_MAX), Duration::ZERO);
     }
 
     #[test]
