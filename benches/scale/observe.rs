@@ -154,23 +154,21 @@ impl Observer {
             if let (Some(trigger), Some(run)) = (s.last_trigger.as_ref(), s.last_run.as_ref())
                 && run.outcome.is_some()
                 && run.trigger.as_ref() == Some(trigger)
+                && !seen.results.contains_key(trigger)
             {
-                if !seen.results.contains_key(trigger)
-                    && let Some(stop) = run
-                        .stop_time
-                        .as_deref()
-                        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                if let Some(stop) = run
+                    .stop_time
+                    .as_deref()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
                 {
                     let delay = jiff::Timestamp::now().duration_since(stop);
                     seen.end_to_status_ms
                         .insert(trigger.clone(), delay.as_secs_f64() * 1000.0);
                 }
-                if !seen.results.contains_key(trigger)
-                    && run.outcome != Some(batchnotify::api::RunOutcome::Succeeded)
-                {
+                if run.outcome != Some(batchnotify::api::RunOutcome::Succeeded) {
                     seen.failed.push(trigger.clone());
                 }
-                seen.results.entry(trigger.clone()).or_insert(now);
+                seen.results.insert(trigger.clone(), now);
             }
         }
         state.writes.entry(ns).or_default().add(&w);
