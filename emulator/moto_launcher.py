@@ -605,23 +605,16 @@ def resolve_strict_arguments(parser: argparse.ArgumentParser, args: argparse.Nam
     args.rule_on = lambda name: not args.lenient and name not in args.disabled_rules
 
 
-def listen_backlog() -> int:
-    """The longest accept queue the kernel grants (net.core.somaxconn).
-
-    werkzeug listens with a backlog of 128 and closes every connection after
-    its response, so each request is a new connection: 1,000 Batch jobs
-    ending at once (each end a Publish and a DescribeJobs from the
-    interpreter, plus the operator's calls) overflowed the queue, the kernel
-    dropped the handshakes (TcpExtListenOverflows), and clients got "Connection
-    was closed before we received a valid response" -- 62 of 1,000 concurrent
-    Publish calls in emulator/test_moto_launcher.py's burst test before this.
-    AWS's endpoints do not refuse a client for arriving with others.
-    https://man7.org/linux/man-pages/man2/listen.2.html"""
-    try:
-        with open("/proc/sys/net/core/somaxconn", encoding="ascii") as f:
-            return max(int(f.read().strip()), 128)
-    except (OSError, ValueError):
-        return 4096
+# The emulator's accept queue. werkzeug listens with a backlog of 128 and
+# closes every connection after its response, so each request is a new
+# connection: 1,000 Batch jobs ending at once (each end a Publish and a
+# DescribeJobs from the interpreter, plus the operator's calls) overflowed the
+# queue, the kernel dropped the handshakes (TcpExtListenOverflows), and clients
+# got "Connection was closed before we received a valid response" -- 62 of
+# 1,000 concurrent Publish calls in test_moto_launcher.py's burst test before
+# this. A larger backlog is silently capped at net.core.somaxconn:
+# https://man7.org/linux/man-pages/man2/listen.2.html
+LISTEN_BACKLOG = 4096
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -695,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     app = RequestCounter(app)
     # Binding port 0 here (not probing and re-binding) leaves no race for the port.
     class Server(ThreadedWSGIServer):
-        request_queue_size = listen_backlog()
+        request_queue_size = LISTEN_BACKLOG
 
     server = Server(args.host, args.port, app)
     port = server.server_port
