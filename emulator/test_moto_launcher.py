@@ -381,3 +381,55 @@ def test_a_burst_of_a_thousand_requests_is_served_whole(patched):
     for thread in threads:
         thread.join()
     assert failures == [], f"{len(failures)} of {burst} failed, e.g. {failures[:2]}"
+
+
+def test_send_and_receive_count_nothing_and_answer_as_before(monkeypatch):
+    """SendMessage (each event EventBridge delivers) and ReceiveMessage no
+    longer count the queue's messages: moto read every attribute, three scans
+    of every message, to learn ContentBasedDeduplication (once a send) and
+    MessageRetentionPeriod (three times a received message), most of the
+    emulator's CPU in the bench's wave of 1,000 ends. Counted in process;
+    GetQueueAttributes still counts, a FIFO queue still deduplicates by
+    content, and a message past its retention period is still not received."""
+    from moto import mock_aws
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import Queue, sqs_backends
+
+    import moto_launcher
+
+    moto_launcher.patch_sqs_counting()
+    scans: list[str] = []
+    counted = Queue.approximate_number_of_messages.fget
+
+    def approximate_number_of_messages(self):
+        scans.append(self.name)
+        return counted(self)
+
+    monkeypatch.setattr(Queue, "approximate_number_of_messages", property(approximate_number_of_messages))
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="events")["QueueUrl"]
+        for i in range(5):
+            sqs.send_message(QueueUrl=url, MessageBody=f"end {i}")
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "end a"}])
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=4)["Messages"]
+        assert scans == []
+        assert len(received) == 4
+        got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert got["Attributes"]["ApproximateNumberOfMessages"] == "2"
+
+        # Past the retention period (the shortest AWS allows, 60 s) a message is gone.
+        short = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=short, MessageBody="old")
+        for message in sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues["short"]._messages:
+            message.sent_timestamp -= 61_000
+        assert "Messages" not in sqs.receive_message(QueueUrl=short)
+
+        fifo = sqs.create_queue(
+            QueueName="ends.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        )["QueueUrl"]
+        for _ in range(2):
+            sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+        got = sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])
+        assert got["Attributes"]["ApproximateNumberOfMessages"] == "1"
