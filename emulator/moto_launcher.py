@@ -342,6 +342,31 @@ def patch_sqs_counting() -> None:
     Queue.attributes = property(attributes)
 
 
+def patch_parser_scopes() -> None:
+    """moto's Amazon States Language preprocessor keeps its stack of
+    query-language scopes in a class attribute, one list that every parse in
+    the process shares: two executions starting at once push and pop on the
+    same list, and one fails in its worker thread with IndexError (preprocessor
+    `_get_current_query_language`), so that execution stays RUNNING forever.
+    Seen in the scale bench at `--concurrency 64`: one of 1,000 executions never
+    ended and the gate never opened. On AWS every StartExecution runs its own
+    execution whatever runs beside it
+    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+    Each preprocessor gets a list of its own."""
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original_init = Preprocessor.__init__
+    if getattr(original_init, "_batchnotify", False):
+        return
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._query_language_per_scope = []
+
+    __init__._batchnotify = True
+    Preprocessor.__init__ = __init__
+
+
 def patch_interpreter_account() -> None:
     """The interpreter's task calls (batch:submitJob, sns:publish, ...) act in
     the account of the role they run with. On AWS a task's call is made with
@@ -713,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         patch_interpreter_account()
         patch_backend_lookup()
         patch_sqs_counting()
+        patch_parser_scopes()
         patch_execution_name()
         patch_batch_service_linked_role()
 

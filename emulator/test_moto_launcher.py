@@ -433,3 +433,41 @@ def test_send_and_receive_count_nothing_and_answer_as_before(monkeypatch):
             sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
         got = sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])
         assert got["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+
+def test_each_parse_has_its_own_query_language_scopes():
+    """Two executions starting at once no longer share the preprocessor's
+    stack of query-language scopes (a class attribute in moto: one of 1,000
+    executions started at --concurrency 64 died in its worker thread with
+    IndexError and never ended). The instances' lists are checked, then many
+    parses at once are checked to all succeed."""
+    import threading
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    import moto_launcher
+
+    moto_launcher.patch_parser_scopes()
+    assert Preprocessor()._query_language_per_scope is not Preprocessor()._query_language_per_scope
+
+    definition = json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Q"}, "Q": {"Type": "Pass", "End": True}}}
+    )
+    together = threading.Barrier(32)
+    failures: list[str] = []
+
+    def parse() -> None:
+        together.wait()
+        try:
+            for _ in range(20):
+                AmazonStateLanguageParser.parse(definition)
+        except Exception as e:  # every failure is the finding: collect, assert below
+            failures.append(repr(e)[:200])
+
+    threads = [threading.Thread(target=parse) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
