@@ -293,9 +293,6 @@ def patch_backend_lookup() -> None:
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
 
 
-_SENDING = threading.local()
-
-
 def patch_sqs_counting() -> None:
     """moto computes every attribute of a queue to read one, and those include
     the three ApproximateNumberOfMessages counts, each a scan of every message
@@ -319,18 +316,19 @@ def patch_sqs_counting() -> None:
     if getattr(original_send, "_batchnotify", False):
         return
     original_attributes = Queue.attributes.fget
+    sending = threading.local()  # set while this thread is inside send_message
 
     def attributes(self: Any) -> dict[str, Any]:
-        if getattr(_SENDING, "active", False) and not self.fifo_queue:
+        if getattr(sending, "active", False) and not self.fifo_queue:
             return {}  # send_message reads ContentBasedDeduplication alone: FIFO only
         return original_attributes(self)
 
     def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _SENDING.active = True
+        sending.active = True
         try:
             return original_send(self, *args, **kwargs)
         finally:
-            _SENDING.active = False
+            sending.active = False
 
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
         retention_period = self.get_queue(queue_name).message_retention_period
